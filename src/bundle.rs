@@ -1,0 +1,1 @@
+//! Loading config.json from a bundle.

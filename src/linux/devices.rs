@@ -1,0 +1,1 @@
+//! Device nodes: default devices, `linux.devices`, /dev symlinks.

@@ -1,0 +1,12 @@
+//! One module per kernel facility. Each maps spec fields onto syscalls and owns its
+//! error type; every error message names the spec field and the step.
+
+pub mod capabilities;
+pub mod console;
+pub mod devices;
+pub mod mounts;
+pub mod namespaces;
+pub mod rlimits;
+pub mod rootfs;
+pub mod sysctl;
+pub mod user;

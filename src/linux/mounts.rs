@@ -1,0 +1,1 @@
+//! Mounting one `mounts[]` entry: type, options -> flags + data, propagation, recursive attributes.
