@@ -1,1 +1,282 @@
-//! Loading config.json from a bundle.
+//! Loading a bundle: read `config.json` (errors name the JSON path of the bad
+//! field), resolve `root.path`, and validate the config against itself before
+//! anything is created.
+
+use crate::linux::namespaces::{NamespaceError, NamespacePlan};
+use crate::linux::{rlimits, sysctl, user};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("bundle {dir}: {source}")]
+    Dir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config.json: cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config.json: {0}")]
+    Parse(String),
+    #[error("{field}: {msg}")]
+    Invalid { field: String, msg: String },
+    #[error("root.path: {path}: {source}")]
+    Rootfs {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rlimit(#[from] rlimits::RlimitError),
+    #[error(transparent)]
+    Sysctl(#[from] sysctl::SysctlError),
+    #[error(transparent)]
+    User(#[from] user::UserError),
+}
+
+fn invalid(field: &str, msg: impl Into<String>) -> BundleError {
+    BundleError::Invalid {
+        field: field.to_string(),
+        msg: msg.into(),
+    }
+}
+
+/// A loaded, validated bundle.
+#[derive(Debug)]
+pub struct Bundle {
+    /// Absolute path of the bundle directory.
+    pub dir: PathBuf,
+    /// Absolute, canonical path of the root filesystem.
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+    pub namespaces: NamespacePlan,
+}
+
+/// Parse config.json text; a bad field is reported by its JSON path, e.g.
+/// `process.rlimits[2].type: unknown variant "RLIMIT_FOO"`.
+pub fn parse(text: &str) -> Result<Spec, BundleError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." || path.is_empty() {
+            BundleError::Parse(inner)
+        } else {
+            BundleError::Parse(format!("{path}: {inner}"))
+        }
+    })
+}
+
+/// Load the bundle in `dir` (relative to the current directory).
+pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+    let dir = std::path::absolute(dir).map_err(|source| BundleError::Dir {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    let config = dir.join("config.json");
+    let text = std::fs::read_to_string(&config).map_err(|source| BundleError::Read {
+        path: config.clone(),
+        source,
+    })?;
+    let spec = parse(&text)?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("root", "missing"))?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        dir.join(root.path())
+    };
+    let rootfs = rootfs
+        .canonicalize()
+        .map_err(|source| BundleError::Rootfs {
+            path: rootfs.clone(),
+            source,
+        })?;
+    if !rootfs.is_dir() {
+        return Err(invalid(
+            "root.path",
+            format!("{} is not a directory", rootfs.display()),
+        ));
+    }
+    let namespaces = validate(&spec)?;
+    Ok(Bundle {
+        dir,
+        rootfs,
+        spec,
+        namespaces,
+    })
+}
+
+/// Everything that can be checked without touching the system.
+pub fn validate(spec: &Spec) -> Result<NamespacePlan, BundleError> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process", "missing (required by create)"))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(invalid("process.args", "must name the program to run"));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid(
+            "process.cwd",
+            format!("must be an absolute path, got {:?}", process.cwd()),
+        ));
+    }
+    if let Some(r) = process.rlimits() {
+        rlimits::validate(r)?;
+    }
+    let linux = spec.linux().as_ref();
+    let plan = NamespacePlan::from_spec(
+        linux
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or_default(),
+    )?;
+    if plan.creates(LinuxNamespaceType::User) {
+        let uids = linux
+            .and_then(|l| l.uid_mappings().as_deref())
+            .unwrap_or_default();
+        let gids = linux
+            .and_then(|l| l.gid_mappings().as_deref())
+            .unwrap_or_default();
+        if uids.is_empty() || gids.is_empty() {
+            return Err(invalid(
+                "linux.uidMappings",
+                "a new user namespace needs uidMappings and gidMappings",
+            ));
+        }
+        user::validate_maps("uidMappings", uids)?;
+        user::validate_maps("gidMappings", gids)?;
+    } else if linux.is_some_and(|l| {
+        l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+    }) && !plan.joins(LinuxNamespaceType::User)
+    {
+        return Err(invalid(
+            "linux.uidMappings",
+            "mappings are set but linux.namespaces has no user namespace",
+        ));
+    }
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !plan.has(LinuxNamespaceType::Uts)
+    {
+        return Err(invalid(
+            "hostname",
+            "needs a uts namespace of the container's own",
+        ));
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
+        && !plan.has(LinuxNamespaceType::Uts)
+    {
+        return Err(invalid(
+            "domainname",
+            "needs a uts namespace of the container's own",
+        ));
+    }
+    if let Some(s) = linux.and_then(|l| l.sysctl().as_ref()) {
+        sysctl::validate(
+            s,
+            plan.has(LinuxNamespaceType::Network),
+            plan.has(LinuxNamespaceType::Ipc),
+            plan.has(LinuxNamespaceType::Uts),
+        )?;
+    }
+    if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
+        if !offsets.is_empty() && !plan.creates(LinuxNamespaceType::Time) {
+            return Err(invalid(
+                "linux.timeOffsets",
+                "needs a new time namespace in linux.namespaces",
+            ));
+        }
+        for clock in offsets.keys() {
+            if clock != "monotonic" && clock != "boottime" {
+                return Err(invalid(
+                    &format!("linux.timeOffsets.{clock}"),
+                    "unknown clock (monotonic or boottime)",
+                ));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.3.0",
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "root": {"path": "rootfs"},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}
+        })
+    }
+
+    fn check(v: serde_json::Value) -> Result<NamespacePlan, BundleError> {
+        validate(&parse(&v.to_string())?)
+    }
+
+    #[test]
+    fn unknown_rlimit_names_the_field() {
+        let mut v = base();
+        v["process"]["rlimits"] = serde_json::json!([
+            {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1},
+            {"type": "RLIMIT_FOO", "soft": 1, "hard": 1}
+        ]);
+        let e = check(v).unwrap_err().to_string();
+        assert!(
+            e.starts_with("config.json: process.rlimits[1].type: unknown variant"),
+            "{e}"
+        );
+        assert!(e.contains("RLIMIT_FOO"), "{e}");
+    }
+
+    #[test]
+    fn unknown_namespace_names_the_field() {
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "bogus"}]);
+        let e = check(v).unwrap_err().to_string();
+        assert!(e.contains("linux.namespaces[1].type"), "{e}");
+    }
+
+    #[test]
+    fn relative_cwd_is_rejected() {
+        let mut v = base();
+        v["process"]["cwd"] = "tmp".into();
+        let e = check(v).unwrap_err().to_string();
+        assert!(
+            e.starts_with("process.cwd: must be an absolute path"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn userns_without_mappings_is_rejected() {
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}]);
+        assert!(check(v)
+            .unwrap_err()
+            .to_string()
+            .starts_with("linux.uidMappings"));
+    }
+
+    #[test]
+    fn hostname_needs_uts() {
+        let mut v = base();
+        v["hostname"] = "x".into();
+        assert!(check(v).unwrap_err().to_string().starts_with("hostname:"));
+    }
+
+    #[test]
+    fn invalid_json_is_reported() {
+        assert!(parse("{")
+            .unwrap_err()
+            .to_string()
+            .starts_with("config.json:"));
+    }
+}

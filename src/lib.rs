@@ -12,4 +12,5 @@ pub mod exe_seal;
 pub mod linux;
 pub mod logging;
 pub mod process;
+pub mod rfc3339;
 pub mod state;

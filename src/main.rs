@@ -1,5 +1,81 @@
-//! The husk binary: parse runc's command line and dispatch.
+//! The husk binary: parse runc's command line, set up logging, dispatch, and map
+//! errors to one line on stderr (and the log) plus exit status 1.
+
+use clap::Parser;
+use husk::cli::{Cli, Command};
+use husk::commands::{self, Context};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const SPEC_VERSION: &str = "1.3.0";
+
+fn print_version() {
+    println!("husk version {VERSION}");
+    println!(
+        "commit: {}",
+        option_env!("HUSK_COMMIT").unwrap_or("unknown")
+    );
+    println!("spec: {SPEC_VERSION}");
+}
+
+/// The operation and container id, for error messages (`create demo`).
+fn describe(cmd: &Command) -> String {
+    match cmd {
+        Command::Create(a) => format!("create {}", a.id),
+        Command::Run(a) => format!("run {}", a.create.id),
+        Command::Start(a) => format!("start {}", a.id),
+        Command::State(a) => format!("state {}", a.id),
+        Command::Kill(a) => format!("kill {}", a.id),
+        Command::Delete(a) => format!("delete {}", a.id),
+        Command::List(_) => "list".into(),
+        Command::Spec(_) => "spec".into(),
+    }
+}
+
+fn dispatch(ctx: &Context, cmd: &Command) -> Result<i32, commands::CommandError> {
+    match cmd {
+        Command::Create(a) => commands::create::run(ctx, a),
+        Command::Run(a) => commands::run::run(ctx, a),
+        Command::Start(a) => commands::start::run(ctx, a),
+        Command::State(a) => commands::state::run(ctx, a),
+        Command::Kill(a) => commands::kill::run(ctx, a),
+        Command::Delete(a) => commands::delete::run(ctx, a),
+        Command::List(a) => commands::list::run(ctx, a),
+        Command::Spec(a) => {
+            let dir = a.bundle.clone().unwrap_or_else(|| ".".into());
+            commands::spec::run(&dir, a.rootless)?;
+            Ok(0)
+        }
+    }
+}
+
 fn main() {
-    use clap::Parser;
-    let _cli = husk::cli::Cli::parse();
+    let cli = Cli::parse();
+    if cli.global.version {
+        print_version();
+        return;
+    }
+    let Some(cmd) = cli.command else {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        std::process::exit(1);
+    };
+    husk::logging::init(
+        cli.global.log.clone(),
+        cli.global.log_format,
+        cli.global.debug,
+    );
+    if matches!(cmd, Command::Create(_) | Command::Run(_)) {
+        if let Err(e) = husk::exe_seal::ensure_sealed() {
+            husk::logging::error(&format!("{}: {e}", describe(&cmd)));
+            std::process::exit(1);
+        }
+    }
+    let ctx = Context::new(cli.global);
+    match dispatch(&ctx, &cmd) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            husk::logging::error(&format!("{}: {e}", describe(&cmd)));
+            std::process::exit(1);
+        }
+    }
 }

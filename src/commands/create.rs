@@ -1,1 +1,187 @@
-//! `husk create`.
+//! `husk create`: build the container up to the point of exec; its init waits on
+//! the exec FIFO for `start`. Returns once the container is `created` and the pid
+//! file is written. A failure leaves nothing behind.
+
+use crate::bundle::{self, Bundle};
+use crate::cli::CreateArgs;
+use crate::commands::{CommandError, Context};
+use crate::linux::console;
+use crate::process::spawn::{self, SpawnOptions, Spawned};
+use crate::state::{ContainerDir, State};
+use oci_spec::runtime::LinuxNamespaceType;
+use std::ffi::CString;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// How `create` is used: alone (exec FIFO) or by `run` (no FIFO).
+#[derive(Debug, Clone, Copy)]
+pub struct Mode {
+    pub exec_fifo: bool,
+    /// Foreground run with a terminal and no console socket: bring the master back.
+    pub console_back: bool,
+}
+
+/// A container that `create` made: locked state dir, saved state, live init.
+pub struct Created {
+    pub dir: ContainerDir,
+    pub state: State,
+    pub spawned: Spawned,
+}
+
+pub fn run(ctx: &Context, args: &CreateArgs) -> Result<i32, CommandError> {
+    create(
+        ctx,
+        args,
+        Mode {
+            exec_fifo: true,
+            console_back: false,
+        },
+    )?;
+    Ok(0)
+}
+
+/// Create the container; on any error remove everything made so far.
+pub fn create(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Created, CommandError> {
+    let bundle = bundle::load(args.bundle.as_deref().unwrap_or(Path::new(".")))?;
+    if ctx.global.systemd_cgroup {
+        return Err(CommandError::msg(
+            "--systemd-cgroup: the systemd cgroup driver is not available in husk yet; \
+             run without --systemd-cgroup (cgroupfs)",
+        ));
+    }
+    let dir = ctx.store.create(&args.id)?;
+    match create_in(&dir, &bundle, args, mode) {
+        Ok((state, spawned)) => Ok(Created {
+            dir,
+            state,
+            spawned,
+        }),
+        Err(e) => {
+            let _ = dir.remove();
+            Err(e)
+        }
+    }
+}
+
+fn create_in(
+    dir: &ContainerDir,
+    bundle: &Bundle,
+    args: &CreateArgs,
+    mode: Mode,
+) -> Result<(State, Spawned), CommandError> {
+    let fifo = if mode.exec_fifo {
+        Some(make_exec_fifo(&dir.fifo_path())?)
+    } else {
+        None
+    };
+    let console_socket = match &args.console_socket {
+        Some(p) => Some(console::connect_console_socket(p)?),
+        None => None,
+    };
+    if !args.no_new_keyring {
+        join_session_keyring(&args.id);
+    }
+    let spawned = spawn::spawn(&SpawnOptions {
+        bundle,
+        exec_fifo: fifo.as_ref(),
+        console_socket: console_socket.as_ref(),
+        console_back: mode.console_back,
+        no_pivot: args.no_pivot,
+        preserve_fds: args.preserve_fds,
+    })?;
+    let start_time = crate::state::proc_stat(spawned.pid)
+        .map(|(_, t)| t)
+        .unwrap_or(0);
+    let state = State {
+        oci_version: bundle.spec.version().clone(),
+        id: args.id.clone(),
+        pid: spawned.pid,
+        init_start_time: start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::rfc3339::now(),
+        owner: String::new(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        own_pid_ns: bundle.namespaces.creates(LinuxNamespaceType::Pid),
+    };
+    let saved = dir
+        .save(&state)
+        .map_err(CommandError::from)
+        .and_then(|()| match &args.pid_file {
+            Some(p) => write_pid_file(p, spawned.pid),
+            None => Ok(()),
+        });
+    if let Err(e) = saved {
+        crate::commands::kill::kill_and_wait(&state);
+        return Err(e);
+    }
+    Ok((state, spawned))
+}
+
+/// mkfifo the exec FIFO (0600) and open its read end without blocking; the init
+/// inherits it.
+fn make_exec_fifo(path: &Path) -> Result<OwnedFd, CommandError> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| {
+        CommandError::Io {
+            what: format!("exec fifo: mkfifo {}", path.display()),
+            source: e.into(),
+        }
+    })?;
+    let c = CString::new(path.as_os_str().as_bytes()).expect("state path has no NUL");
+    // SAFETY: opening a path we just created; the fd is owned below.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(CommandError::Io {
+            what: format!("exec fifo: open {}", path.display()),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    // SAFETY: fd is a fresh, valid descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Give the container a session keyring of its own, named after it. Kernels or
+/// sandboxes without keyrings only get a warning.
+fn join_session_keyring(id: &str) {
+    let name = CString::new(id).expect("ids have no NUL");
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl with a valid NUL-terminated name.
+    let rc = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if rc < 0 {
+        crate::logging::warn(&format!(
+            "create {id}: joining a new session keyring: {} (the container shares the caller's)",
+            std::io::Error::last_os_error()
+        ));
+    }
+}
+
+/// Write the pid atomically (temp file + rename in the same directory), as runc.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), CommandError> {
+    let path = std::path::absolute(path).map_err(CommandError::io("--pid-file"))?;
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    std::fs::write(&tmp, pid.to_string()).map_err(CommandError::io(format!(
+        "--pid-file: writing {}",
+        tmp.display()
+    )))?;
+    std::fs::rename(&tmp, &path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        CommandError::Io {
+            what: format!("--pid-file: rename to {}", path.display()),
+            source: e,
+        }
+    })
+}

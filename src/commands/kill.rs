@@ -1,1 +1,106 @@
-//! `husk kill`.
+//! `husk kill ID [SIGNAL]`: send a signal to the container's init (or, with
+//! `--all`, to every process of its pid namespace).
+
+use crate::cli::KillArgs;
+use crate::commands::{CommandError, Context};
+use crate::state::{init_alive, State, Status};
+use std::os::unix::fs::MetadataExt;
+use std::str::FromStr;
+
+pub fn run(ctx: &Context, args: &KillArgs) -> Result<i32, CommandError> {
+    let sig = parse_signal(args.signal.as_deref().unwrap_or("SIGTERM"))?;
+    let dir = ctx.store.open(&args.id)?;
+    let state = dir.load()?;
+    let status = dir.status(&state);
+    if status == Status::Stopped {
+        return Err(CommandError::msg("container not running (status: stopped)"));
+    }
+    if args.all {
+        signal_all(&state, sig);
+    } else {
+        signal(state.pid, sig)
+            .map_err(|e| CommandError::msg(format!("kill {}: {e}", state.pid)))?;
+    }
+    Ok(0)
+}
+
+/// A signal by name (`KILL`, `SIGKILL`, any case) or number.
+pub fn parse_signal(s: &str) -> Result<i32, CommandError> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(CommandError::msg(format!("invalid signal number {n}")));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    nix::sys::signal::Signal::from_str(&name)
+        .map(|sig| sig as i32)
+        .map_err(|_| CommandError::msg(format!("unknown signal {s:?}")))
+}
+
+fn signal(pid: i32, sig: i32) -> Result<(), nix::Error> {
+    // SAFETY: kill(2) with integer arguments.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(nix::Error::last())
+    }
+}
+
+/// The pid-namespace inode of `pid`.
+fn pid_ns_of(pid: i32) -> Option<u64> {
+    std::fs::metadata(format!("/proc/{pid}/ns/pid"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Signal every process in the container's own pid namespace (init last); without
+/// one, only the init can be found (cgroups come with the cgroup manager).
+pub fn signal_all(state: &State, sig: i32) {
+    if state.own_pid_ns {
+        if let Some(ns) = pid_ns_of(state.pid) {
+            let pids: Vec<i32> = std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .filter(|p| *p != state.pid && pid_ns_of(*p) == Some(ns))
+                .collect();
+            for p in pids {
+                let _ = signal(p, sig);
+            }
+        }
+    }
+    let _ = signal(state.pid, sig);
+}
+
+/// SIGKILL everything of the container and wait until the init is gone.
+pub fn kill_and_wait(state: &State) {
+    signal_all(state, libc::SIGKILL);
+    for _ in 0..2000 {
+        if !init_alive(state.pid, state.init_start_time) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_and_numbers() {
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
+        assert_eq!(parse_signal("term").unwrap(), 15);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("FOO").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+}

@@ -1,1 +1,45 @@
-//! `husk start`.
+//! `husk start ID`: run the user process of a `created` container by writing one
+//! byte into its exec FIFO.
+
+use crate::cli::IdArg;
+use crate::commands::{CommandError, Context};
+use crate::state::Status;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+
+pub fn run(ctx: &Context, args: &IdArg) -> Result<i32, CommandError> {
+    let dir = ctx.store.open(&args.id)?;
+    let state = dir.load()?;
+    let status = dir.status(&state);
+    if status != Status::Created {
+        return Err(CommandError::msg(format!(
+            "cannot start a container that is not created (status: {status})"
+        )));
+    }
+    let path = dir.fifo_path();
+    let c = CString::new(path.as_os_str().as_bytes()).expect("state path has no NUL");
+    // SAFETY: open with a valid path; O_NONBLOCK makes a missing reader ENXIO
+    // instead of blocking forever.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(CommandError::msg(format!(
+            "exec fifo: open: {e} (the container init is not waiting; did it die?)"
+        )));
+    }
+    let _ = std::fs::remove_file(&path);
+    // SAFETY: writing one byte from a valid buffer to the fd we opened.
+    let n = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: closing the fd we opened.
+    unsafe { libc::close(fd) };
+    if n != 1 {
+        return Err(CommandError::msg(format!("exec fifo: write: {err}")));
+    }
+    Ok(0)
+}

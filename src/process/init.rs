@@ -1,1 +1,454 @@
-//! init
+//! The container's init, from the clone to execve: namespaces (join, user,
+//! unshare, second fork), root filesystem, sysctl, terminal, hostname, then the
+//! process attributes (cwd, env, groups, uid/gid, capabilities, no_new_privs,
+//! umask), then the wait on the exec FIFO and the exec.
+//!
+//! Every failure is sent to the parent as one `Message::Error` naming the spec
+//! field and the step; the parent prints it and cleans up.
+
+use crate::bundle::Bundle;
+use crate::linux::namespaces::{self, OpenNamespace};
+use crate::linux::rootfs::{self, RootfsOptions};
+use crate::linux::{capabilities, console, sysctl, user};
+use crate::process::channel::{Channel, Message};
+use crate::process::spawn::ClonePlan;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// The PATH used for the lookup of `process.args[0]` when `process.env` has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What the parent hands to the child across the clone.
+pub struct InitArgs<'a> {
+    pub bundle: &'a Bundle,
+    pub channel: Channel,
+    pub plan: ClonePlan,
+    pub joined: Vec<OpenNamespace>,
+    pub exec_fifo: Option<RawFd>,
+    pub console_socket: Option<RawFd>,
+    pub console_back: bool,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+}
+
+/// Run the init in the cloned child. Never returns.
+pub fn run(args: InitArgs) -> ! {
+    let err = match setup(&args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = args.channel.send(&Message::Error(err));
+    // SAFETY: leave the child without running the parent's atexit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+fn os_err(field: &str, step: &str, e: impl std::fmt::Display) -> String {
+    format!("{field}: {step}: {e}")
+}
+
+/// Wait for the parent's `Go`; EOF means the parent died.
+fn wait_go(ch: &Channel) -> Result<(), String> {
+    match ch.recv() {
+        Ok(Some(Message::Go)) => Ok(()),
+        Ok(Some(m)) => Err(format!("init: unexpected message {m:?}")),
+        // SAFETY: the parent is gone; nothing to report to.
+        Ok(None) => unsafe { libc::_exit(1) },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
+    let spec = &a.bundle.spec;
+    let process = spec.process().as_ref().expect("validated");
+    let ns = &a.bundle.namespaces;
+    reset_signal_dispositions();
+    close_inherited_fds(a);
+    wait_go(&a.channel)?;
+
+    if a.plan.clone_flags & libc::CLONE_NEWUSER != 0 {
+        user::become_root().map_err(|e| e.to_string())?;
+    }
+    join_namespaces(&a.joined)?;
+    if a.plan.delayed_userns {
+        namespaces::unshare(libc::CLONE_NEWUSER, "user").map_err(|e| e.to_string())?;
+        a.channel
+            .send(&Message::MapsPlease)
+            .map_err(|e| e.to_string())?;
+        wait_go(&a.channel)?;
+        user::become_root().map_err(|e| e.to_string())?;
+        if a.plan.unshare_after_userns != 0 {
+            namespaces::unshare(a.plan.unshare_after_userns, "namespaces after user")
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    if a.plan.must_fork {
+        second_fork(a)?;
+    }
+    // SAFETY: prctl with integer arguments. The id maps are written by now.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+
+    let in_user_ns = ns.has(LinuxNamespaceType::User);
+    if ns.creates(LinuxNamespaceType::Cgroup) {
+        namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup").map_err(|e| e.to_string())?;
+    }
+    if ns.creates(LinuxNamespaceType::Mount) {
+        namespaces::unshare(libc::CLONE_NEWNS, "mount").map_err(|e| e.to_string())?;
+    }
+    let ropts = RootfsOptions {
+        in_user_ns,
+        new_net_ns: ns.has(LinuxNamespaceType::Network),
+        cgroup_ns: ns.has(LinuxNamespaceType::Cgroup),
+        no_pivot: a.no_pivot,
+    };
+    if ns.has(LinuxNamespaceType::Mount) {
+        rootfs::prepare(spec, &a.bundle.rootfs, &ropts).map_err(|e| e.to_string())?;
+        rootfs::enter(&a.bundle.rootfs, &ropts).map_err(|e| e.to_string())?;
+    } else {
+        chroot_only(&a.bundle.rootfs)?;
+    }
+    if let Some(s) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        sysctl::apply(s).map_err(|e| e.to_string())?;
+    }
+    if ns.has(LinuxNamespaceType::Mount) {
+        rootfs::finish(spec, &ropts).map_err(|e| e.to_string())?;
+    }
+
+    let uid = process.user().uid();
+    let gid = process.user().gid();
+    if process.terminal().unwrap_or(false) {
+        setup_terminal(a, process, uid, gid)?;
+    }
+    if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(|e| os_err("hostname", "sethostname", e))?;
+    }
+    if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
+        set_domainname(d)?;
+    }
+
+    let cwd = process.cwd();
+    let cwd_ok = nix::unistd::chdir(cwd.as_path()).is_ok();
+    let env = build_env(process, uid);
+    let args = process.args().as_ref().expect("validated");
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let exe = lookup(&args[0], path_var)?;
+
+    set_credentials(process, uid, gid)?;
+    if !cwd_ok {
+        nix::unistd::chdir(cwd.as_path())
+            .map_err(|e| os_err("process.cwd", &format!("chdir {}", cwd.display()), e))?;
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(os_err(
+                "process.noNewPrivileges",
+                "prctl PR_SET_NO_NEW_PRIVS",
+                nix::Error::last(),
+            ));
+        }
+    }
+    user::set_umask(process.user().umask());
+    mark_cloexec(3 + a.preserve_fds as RawFd);
+
+    a.channel.send(&Message::Ready).map_err(|e| e.to_string())?;
+    // SAFETY: closing our own end of the sync channel; the parent sees EOF.
+    unsafe { libc::close(a.channel.raw_fd()) };
+    if let Some(fifo) = a.exec_fifo {
+        wait_exec_fifo(fifo);
+    }
+    exec(&exe, args, &env)
+}
+
+/// Join every namespace given by path: first those that don't need the user
+/// namespace (errors tolerated), then the user namespace, then the rest (errors fatal).
+fn join_namespaces(joined: &[OpenNamespace]) -> Result<(), String> {
+    let mut pending = Vec::new();
+    for ns in joined.iter().filter(|n| n.typ != LinuxNamespaceType::User) {
+        if namespaces::join(ns).is_err() {
+            pending.push(ns);
+        }
+    }
+    for ns in joined.iter().filter(|n| n.typ == LinuxNamespaceType::User) {
+        namespaces::join(ns).map_err(|e| e.to_string())?;
+        user::become_root().map_err(|e| e.to_string())?;
+    }
+    for ns in pending {
+        namespaces::join(ns).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Enter a new pid or time namespace (or a joined one): they apply only to
+/// children, so fork; the intermediate reports the new pid and exits.
+fn second_fork(a: &InitArgs) -> Result<(), String> {
+    if a.plan.unshare_before_fork != 0 {
+        namespaces::unshare(a.plan.unshare_before_fork, "pid/time").map_err(|e| e.to_string())?;
+    }
+    if a.plan.unshare_before_fork & libc::CLONE_NEWTIME != 0 {
+        write_time_offsets(a)?;
+    }
+    // SAFETY: single-threaded process; the child continues with a copy of memory.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(os_err(
+            "linux.namespaces",
+            "fork into pid/time namespace",
+            nix::Error::last(),
+        )),
+        0 => Ok(()),
+        child => {
+            let _ = a.channel.send(&Message::Pid(child));
+            // SAFETY: the intermediate process ends here.
+            unsafe { libc::_exit(0) }
+        }
+    }
+}
+
+fn write_time_offsets(a: &InitArgs) -> Result<(), String> {
+    let offsets = a
+        .bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref());
+    let Some(offsets) = offsets else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    for (clock, off) in offsets {
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    std::fs::write("/proc/self/timens_offsets", text)
+        .map_err(|e| os_err("linux.timeOffsets", "writing /proc/self/timens_offsets", e))
+}
+
+/// Without a mount namespace there is nothing to pivot: chroot into the rootfs.
+fn chroot_only(rootfs: &Path) -> Result<(), String> {
+    nix::unistd::chroot(rootfs).map_err(|e| os_err("root.path", "chroot", e))?;
+    nix::unistd::chdir("/").map_err(|e| os_err("root.path", "chdir /", e))
+}
+
+fn setup_terminal(a: &InitArgs, process: &Process, uid: u32, gid: u32) -> Result<(), String> {
+    let master = console::setup_console(process.console_size().as_ref(), uid, gid)
+        .map_err(|e| e.to_string())?;
+    if let Some(sock) = a.console_socket {
+        // SAFETY: the console socket fd was inherited from the parent and is open.
+        let sock = unsafe { BorrowedFd::borrow_raw(sock) };
+        console::send_fd(sock, master.as_fd(), "/dev/console").map_err(|e| e.to_string())?;
+        // SAFETY: closing the inherited socket; nothing else uses it.
+        unsafe { libc::close(sock.as_raw_fd()) };
+    } else if a.console_back {
+        a.channel
+            .send_with_fd(&Message::Console, Some(master.as_raw_fd()))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn set_domainname(d: &str) -> Result<(), String> {
+    // SAFETY: the pointer and length describe the bytes of `d`.
+    let rc = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+    if rc != 0 {
+        return Err(os_err("domainname", "setdomainname", nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// `process.env`, plus HOME from the container's /etc/passwd when unset.
+fn build_env(process: &Process, uid: u32) -> Vec<String> {
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!(
+            "HOME={}",
+            user::home_of(uid).unwrap_or_else(|| "/".into())
+        ));
+    }
+    env
+}
+
+/// Resolve `process.args[0]` in the container: a name with '/' as is, else the
+/// first executable file of that name on PATH.
+fn lookup(name: &str, path_var: &str) -> Result<PathBuf, String> {
+    let executable = |p: &Path| {
+        p.metadata().is_ok_and(|m| m.is_file())
+            && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+    };
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return if executable(&p) {
+            Ok(p)
+        } else {
+            Err(format!(
+                "process.args[0]: executable file {name} not found or not executable"
+            ))
+        };
+    }
+    path_var
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(name))
+        .find(|p| executable(p))
+        .ok_or_else(|| format!("process.args[0]: executable file `{name}` not found in $PATH"))
+}
+
+/// Groups, gid and uid, keeping the capabilities across the uid switch, then the
+/// five capability sets.
+fn set_credentials(process: &Process, uid: u32, gid: u32) -> Result<(), String> {
+    let masks = match process.capabilities() {
+        Some(c) => Some(capabilities::masks(c).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    if let Some(m) = &masks {
+        capabilities::drop_bounding(m.bounding).map_err(|e| e.to_string())?;
+    }
+    capabilities::keep_caps(true).map_err(|e| e.to_string())?;
+    let groups = process.user().additional_gids().clone().unwrap_or_default();
+    user::set_groups(&groups).map_err(|e| e.to_string())?;
+    user::set_ids(uid, gid).map_err(|e| e.to_string())?;
+    capabilities::keep_caps(false).map_err(|e| e.to_string())?;
+    if let Some(m) = &masks {
+        capabilities::apply_sets(m).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Close every fd of the parent's that the init does not need (the state-dir lock
+/// above all: an inherited flock would outlive `create`). Kept: stdio, the
+/// `--preserve-fds` range, the sync channel, the exec FIFO, the console socket and
+/// the namespace fds to join.
+fn close_inherited_fds(a: &InitArgs) {
+    let first = 3 + a.preserve_fds as RawFd;
+    let mut keep: Vec<RawFd> = vec![a.channel.raw_fd()];
+    keep.extend(a.exec_fifo);
+    keep.extend(a.console_socket);
+    keep.extend(a.joined.iter().map(|n| n.fd.as_raw_fd()));
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= first && !keep.contains(fd))
+        .collect();
+    for fd in fds {
+        // SAFETY: closing an fd inherited from the parent that nothing here uses
+        // (the read_dir fd itself is already closed and just fails with EBADF).
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Mark every fd >= `from` close-on-exec (`--preserve-fds` keeps 3..3+N).
+fn mark_cloexec(from: RawFd) {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            from as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return;
+    }
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= from)
+        .collect();
+    for fd in fds {
+        // SAFETY: setting FD_CLOEXEC on an fd number; invalid ones just fail.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
+/// Block until `start` writes a byte into the exec FIFO. A writer that closes
+/// without writing is not a start: the init exits.
+fn wait_exec_fifo(fd: RawFd) {
+    loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if rc < 0 {
+            if nix::Error::last() == nix::Error::EINTR {
+                continue;
+            }
+            fatal("exec fifo: poll", nix::Error::last());
+        }
+        let mut b = [0u8; 1];
+        // SAFETY: reading one byte into a valid buffer.
+        let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) };
+        match n {
+            1 => break,
+            0 => fatal("exec fifo", "closed without a start"),
+            _ if nix::Error::last() == nix::Error::EAGAIN
+                || nix::Error::last() == nix::Error::EINTR => {}
+            _ => fatal("exec fifo: read", nix::Error::last()),
+        }
+    }
+    // SAFETY: closing the FIFO before exec.
+    unsafe { libc::close(fd) };
+}
+
+/// After the sync channel is gone: report on the container's stderr and exit 255.
+fn fatal(what: &str, e: impl std::fmt::Display) -> ! {
+    eprintln!("husk: init: {what}: {e}");
+    // SAFETY: ending the init process.
+    unsafe { libc::_exit(255) }
+}
+
+fn cstring(s: &str, what: &str) -> CString {
+    CString::new(s).unwrap_or_else(|_| fatal(what, "contains a NUL byte"))
+}
+
+fn exec(exe: &Path, args: &[String], env: &[String]) -> ! {
+    let path = CString::new(exe.as_os_str().as_bytes())
+        .unwrap_or_else(|_| fatal("process.args[0]", "contains a NUL byte"));
+    let argv: Vec<CString> = args.iter().map(|a| cstring(a, "process.args")).collect();
+    let envp: Vec<CString> = env.iter().map(|e| cstring(e, "process.env")).collect();
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    unblock_signals();
+    // SAFETY: path, argv and envp are NUL-terminated arrays of valid C strings
+    // that outlive the call.
+    unsafe { libc::execve(path.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+    fatal(&format!("exec {}", exe.display()), nix::Error::last())
+}
+
+/// Rust ignores SIGPIPE, and an ignored disposition survives execve: set every
+/// signal back to its default.
+fn reset_signal_dispositions() {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is always a valid disposition.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+fn unblock_signals() {
+    // SAFETY: an empty, initialised signal set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}

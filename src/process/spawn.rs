@@ -1,1 +1,341 @@
-//! spawn
+//! The parent's side of creating a container: choose the clone flags, clone the
+//! init straight from this process (no re-exec), apply rlimits, oomScoreAdj and
+//! the id maps while the child waits, reap an intermediate process, and collect
+//! the init's result over the sync channel.
+//!
+//! The child's side is `process::init`; the message order is:
+//! parent `Go` -> [intermediate `Pid`] -> init [`Console`+fd] -> `Ready` | `Error`.
+
+use crate::bundle::Bundle;
+use crate::linux::namespaces::{self, NamespaceError, OpenNamespace};
+use crate::linux::{rlimits, user};
+use crate::process::channel::{self, ChannelError, Message};
+use crate::process::init::{self, InitArgs};
+use oci_spec::runtime::LinuxNamespaceType;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rlimit(#[from] rlimits::RlimitError),
+    #[error(transparent)]
+    User(#[from] user::UserError),
+    #[error("clone: {0}")]
+    Clone(nix::Error),
+    #[error("process.oomScoreAdj: writing /proc/{pid}/oom_score_adj: {source}")]
+    OomScoreAdj { pid: i32, source: std::io::Error },
+    /// An error reported by the container's init before exec.
+    #[error("{0}")]
+    Init(String),
+    #[error("container init died before it was ready: {0}")]
+    InitDied(String),
+}
+
+/// What the caller hands to the new container.
+pub struct SpawnOptions<'a> {
+    pub bundle: &'a Bundle,
+    /// Read end of the exec FIFO (create); None for run, where init execs at once.
+    pub exec_fifo: Option<&'a OwnedFd>,
+    /// A connected `--console-socket`.
+    pub console_socket: Option<&'a OwnedFd>,
+    /// Bring the pty master back over the sync channel (foreground run).
+    pub console_back: bool,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+}
+
+/// The container's init, ready (waiting on the FIFO, or exec'ing).
+pub struct Spawned {
+    pub pid: i32,
+    pub console_master: Option<OwnedFd>,
+}
+
+/// How the namespaces map onto clone flags and forks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClonePlan {
+    /// CLONE_NEW* flags for the first clone.
+    pub clone_flags: libc::c_int,
+    /// Namespaces the child unshares before its second fork (pid, time).
+    pub unshare_before_fork: libc::c_int,
+    /// A second fork is needed: pid or time namespace membership changes after clone.
+    pub must_fork: bool,
+    /// Create the user namespace only after joining the namespaces given by path
+    /// (they may be owned by the host's user namespace): the child unshares
+    /// CLONE_NEWUSER, asks for its maps, then unshares `unshare_after_userns`.
+    pub delayed_userns: bool,
+    pub unshare_after_userns: libc::c_int,
+}
+
+/// Choose the clone flags. mount, cgroup and time namespaces are never created by
+/// the clone: mount and cgroup are unshared by init later, time needs its offsets
+/// written before any process enters it. Joining a pid or time namespace, or
+/// creating a time namespace, needs a second fork; then a new pid namespace is
+/// created by that unshare too, so the fork returns a pid in our namespace.
+pub fn plan(ns: &namespaces::NamespacePlan) -> ClonePlan {
+    let delayed_userns = ns.creates(LinuxNamespaceType::User) && !ns.join.is_empty();
+    let must_fork = ns.joins(LinuxNamespaceType::Pid)
+        || ns.joins(LinuxNamespaceType::Time)
+        || ns.creates(LinuxNamespaceType::Time)
+        || (delayed_userns && ns.creates(LinuxNamespaceType::Pid));
+    let mut clone_flags = 0;
+    let mut unshare_before_fork = 0;
+    let mut unshare_after_userns = 0;
+    for t in &ns.create {
+        let flag = namespaces::clone_flag(*t);
+        match t {
+            LinuxNamespaceType::Mount | LinuxNamespaceType::Cgroup => {}
+            LinuxNamespaceType::Time => unshare_before_fork |= flag,
+            LinuxNamespaceType::Pid if must_fork => unshare_before_fork |= flag,
+            LinuxNamespaceType::User if delayed_userns => {}
+            _ if delayed_userns => unshare_after_userns |= flag,
+            _ => clone_flags |= flag,
+        }
+    }
+    ClonePlan {
+        clone_flags,
+        unshare_before_fork,
+        must_fork,
+        delayed_userns,
+        unshare_after_userns,
+    }
+}
+
+/// fork-like clone: the child continues on a copy of this stack (SIGCHLD on exit).
+fn raw_clone(flags: libc::c_int) -> Result<i32, nix::Error> {
+    // SAFETY: clone without CLONE_VM and without a new stack behaves like fork: the
+    // child gets a private copy of the address space. husk is single-threaded here.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        Err(nix::Error::last())
+    } else {
+        Ok(pid as i32)
+    }
+}
+
+/// Block every signal before the clone: the child resets dispositions and
+/// unblocks right before execve; a foreground `run` reads them from a signalfd.
+/// They stay blocked in the parent.
+pub fn block_all_signals() {
+    // SAFETY: a fully initialised signal set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Kill and reap a half-made container process.
+fn kill_and_reap(pid: i32) {
+    // SAFETY: signalling and reaping our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    reap(pid);
+}
+
+fn reap(pid: i32) -> Option<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if r == pid {
+            return Some(status);
+        }
+        if r < 0 && nix::Error::last() == nix::Error::EINTR {
+            continue;
+        }
+        return None;
+    }
+}
+
+fn describe_status(status: Option<i32>) -> String {
+    match status {
+        Some(s) if libc::WIFEXITED(s) => format!("exited with status {}", libc::WEXITSTATUS(s)),
+        Some(s) if libc::WIFSIGNALED(s) => format!("killed by signal {}", libc::WTERMSIG(s)),
+        _ => "vanished".to_string(),
+    }
+}
+
+/// Create the container's init and run it up to the point of exec.
+pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
+    let clone_plan = plan(&opts.bundle.namespaces);
+    let joined: Vec<OpenNamespace> = namespaces::open_all(&opts.bundle.namespaces.join)?;
+    let (parent, child) = channel::pair()?;
+    block_all_signals();
+    let pid = raw_clone(clone_plan.clone_flags).map_err(SpawnError::Clone)?;
+    if pid == 0 {
+        drop(parent);
+        init::run(InitArgs {
+            bundle: opts.bundle,
+            channel: child,
+            plan: clone_plan,
+            joined,
+            exec_fifo: opts.exec_fifo.map(|f| f.as_raw_fd()),
+            console_socket: opts.console_socket.map(|f| f.as_raw_fd()),
+            console_back: opts.console_back,
+            no_pivot: opts.no_pivot,
+            preserve_fds: opts.preserve_fds,
+        });
+    }
+    drop(child);
+    drop(joined);
+    match drive(pid, &parent, opts, clone_plan) {
+        Ok(s) => Ok(s),
+        Err((e, pids)) => {
+            for p in pids {
+                kill_and_reap(p);
+            }
+            Err(e)
+        }
+    }
+}
+
+type DriveError = (SpawnError, Vec<i32>);
+
+/// Everything the parent does while the child sets up; on error returns the pids
+/// that must be killed.
+fn drive(
+    child: i32,
+    ch: &channel::Channel,
+    opts: &SpawnOptions,
+    clone_plan: ClonePlan,
+) -> Result<Spawned, DriveError> {
+    let spec = &opts.bundle.spec;
+    let fail = |e: SpawnError, pids: &[i32]| (e, pids.to_vec());
+    let process = spec.process().as_ref().expect("validated");
+    if let Some(r) = process.rlimits() {
+        rlimits::apply(child, r).map_err(|e| fail(e.into(), &[child]))?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write(format!("/proc/{child}/oom_score_adj"), adj.to_string())
+            .map_err(|source| fail(SpawnError::OomScoreAdj { pid: child, source }, &[child]))?;
+    }
+    if clone_plan.clone_flags & libc::CLONE_NEWUSER != 0 {
+        let linux = spec.linux().as_ref().expect("validated");
+        user::write_maps(
+            child,
+            linux.uid_mappings().as_deref().unwrap_or_default(),
+            linux.gid_mappings().as_deref().unwrap_or_default(),
+        )
+        .map_err(|e| fail(e.into(), &[child]))?;
+    }
+    ch.send(&Message::Go)
+        .map_err(|e| fail(e.into(), &[child]))?;
+
+    let mut init_pid = child;
+    let mut console_master = None;
+    loop {
+        let received = ch.recv_with_fd().map_err(|e| fail(e.into(), &[init_pid]))?;
+        match received {
+            Some((Message::MapsPlease, _)) if clone_plan.delayed_userns => {
+                let linux = spec.linux().as_ref().expect("validated");
+                user::write_maps(
+                    child,
+                    linux.uid_mappings().as_deref().unwrap_or_default(),
+                    linux.gid_mappings().as_deref().unwrap_or_default(),
+                )
+                .map_err(|e| fail(e.into(), &[child]))?;
+                ch.send(&Message::Go)
+                    .map_err(|e| fail(e.into(), &[child]))?;
+            }
+            Some((Message::Pid(p), _)) if clone_plan.must_fork && init_pid == child => {
+                reap(child);
+                init_pid = p;
+            }
+            Some((Message::Console, fd)) => console_master = fd,
+            Some((Message::Ready, _)) => {
+                return Ok(Spawned {
+                    pid: init_pid,
+                    console_master,
+                })
+            }
+            Some((Message::Error(text), _)) => {
+                return Err(fail(SpawnError::Init(text), &[init_pid, child]))
+            }
+            Some((other, _)) => {
+                return Err(fail(
+                    SpawnError::Init(format!("unexpected message from init: {other:?}")),
+                    &[init_pid, child],
+                ))
+            }
+            None => {
+                let status = reap(init_pid);
+                if init_pid != child {
+                    reap(child);
+                }
+                return Err(fail(SpawnError::InitDied(describe_status(status)), &[]));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linux::namespaces::NamespacePlan;
+
+    fn ns_plan(create: &[LinuxNamespaceType], join: &[LinuxNamespaceType]) -> NamespacePlan {
+        NamespacePlan {
+            create: create.to_vec(),
+            join: join
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (i, *t, "/proc/1/ns/x".into()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn default_namespaces_clone_all_but_mount() {
+        use LinuxNamespaceType::*;
+        let p = plan(&ns_plan(&[Pid, Network, Ipc, Uts, Mount], &[]));
+        assert_eq!(
+            p.clone_flags,
+            libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS
+        );
+        assert!(!p.must_fork);
+    }
+
+    #[test]
+    fn joined_pid_namespace_forks() {
+        use LinuxNamespaceType::*;
+        let p = plan(&ns_plan(&[Mount], &[Pid]));
+        assert!(p.must_fork);
+        assert_eq!(p.clone_flags, 0);
+    }
+
+    #[test]
+    fn new_userns_with_joined_netns_is_delayed() {
+        use LinuxNamespaceType::*;
+        let p = plan(&ns_plan(&[User, Pid, Ipc, Mount], &[Network]));
+        assert!(p.delayed_userns && p.must_fork);
+        assert_eq!(p.clone_flags, 0);
+        assert_eq!(p.unshare_after_userns, libc::CLONE_NEWIPC);
+        assert_eq!(p.unshare_before_fork, libc::CLONE_NEWPID);
+    }
+
+    #[test]
+    fn new_time_namespace_moves_pid_into_the_unshare() {
+        use LinuxNamespaceType::*;
+        let p = plan(&ns_plan(&[Pid, Time, User], &[]));
+        assert!(p.must_fork);
+        assert_eq!(p.clone_flags, libc::CLONE_NEWUSER);
+        assert_eq!(
+            p.unshare_before_fork,
+            libc::CLONE_NEWPID | libc::CLONE_NEWTIME
+        );
+    }
+}
