@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test.sh — the whole test suite, as README.md and .ci/run call it.
+#
+#   1. cargo build --workspace
+#   2. cargo test --workspace          unit and integration tests (need root)
+#   3. runtime-tools-tests/run.sh      the conformance suite, against husk, then
+#                                      against runc (the suite must pass on both)
+#
+# Exits non-zero if any step fails; later steps still run after a test failure so
+# one run shows everything. cargo's output is passed through unchanged.
+# Env: CARGO_TARGET_DIR is honoured (and handed to the integration tests).
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO" || exit 1
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { echo "test.sh: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "the tests create containers: run as root (sudo ./hack/test.sh)"
+
+# Under sudo, cargo is usually in the invoking user's ~/.cargo/bin, outside sudo's PATH.
+if ! command -v cargo >/dev/null && [ -n "${SUDO_USER:-}" ]; then
+    user_home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+    if [ -x "$user_home/.cargo/bin/cargo" ]; then
+        export PATH="$user_home/.cargo/bin:$PATH"
+        export RUSTUP_HOME="${RUSTUP_HOME:-$user_home/.rustup}"
+    fi
+fi
+command -v cargo >/dev/null || die "cargo not found (install rustup: https://rustup.rs)"
+
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+case $TARGET in /*) ;; *) TARGET=$REPO/$TARGET ;; esac
+export HUSK_TARGET_DIR=$TARGET   # where the integration tests look for husk
+HUSK=$TARGET/debug/husk
+
+failed=()
+
+step "cargo build --workspace"
+cargo build --workspace || die "build failed"
+
+step "cargo test --workspace"
+cargo test --workspace || failed+=("cargo test")
+
+SUITE=runtime-tools-tests/run.sh
+if [ -x "$SUITE" ]; then
+    step "conformance suite against husk ($HUSK)"
+    RUNTIME=$HUSK "$SUITE" || failed+=("conformance (husk)")
+    if runc=$(command -v runc); then
+        step "conformance suite against runc ($runc)"
+        RUNTIME=$runc "$SUITE" || failed+=("conformance (runc)")
+    else
+        step "runc not installed: conformance suite against runc skipped"
+    fi
+else
+    step "$SUITE not present: conformance suite skipped"
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+    msg=""
+    for f in "${failed[@]}"; do msg+="${msg:+, }$f"; done
+    printf '\ntest.sh: FAILED: %s\n' "$msg" >&2
+    exit 1
+fi
+printf '\ntest.sh: all tests passed\n' >&2
