@@ -30,9 +30,11 @@ use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 
-/// Set (to "1") in the environment of the re-executed CLI. It never decides whether the
-/// binary is safe; it only turns "still unsafe after our own re-exec" into an error
-/// instead of an exec loop. Removed from the environment on entry.
+/// Set in the environment of the re-executed CLI, to the process name (comm) before the
+/// re-exec. It never decides whether the binary is safe; it only turns "still unsafe
+/// after our own re-exec" into an error instead of an exec loop, and restores the name
+/// (an fd exec names the process after the fd on older kernels and "memfd:husk" for a
+/// memfd). Removed from the environment on entry.
 pub const REEXEC_MARKER: &str = "_HUSK_EXE_SEALED";
 
 /// The seals a memfd must carry to count as safe.
@@ -131,8 +133,10 @@ pub fn ensure_sealed() -> Result<(), SealError> {
 /// [`ensure_sealed`] with a chosen sealing method (for tests and benchmarks).
 #[doc(hidden)]
 pub fn ensure_sealed_with(method: Method) -> Result<(), SealError> {
-    let reexeced = std::env::var_os(REEXEC_MARKER).is_some();
-    if reexeced {
+    let marker = std::env::var_os(REEXEC_MARKER);
+    let reexeced = marker.is_some();
+    if let Some(name) = marker {
+        set_comm(name.as_bytes());
         // Single-threaded here (documented precondition), so editing the environment is
         // sound. Removing it keeps it away from hooks and from a nested husk.
         std::env::remove_var(REEXEC_MARKER);
@@ -268,6 +272,21 @@ fn fsconfig_create(fs: &OwnedFd) -> Result<(), Errno> {
     }
 }
 
+/// Names a failed fsconfig step, with the filesystem's own message when it left one in
+/// the context's log (e.g. `overlayfs: failed to resolve ...`).
+fn fs_step(fs: &OwnedFd, what: &str, errno: Errno) -> StepError {
+    let mut buf = [0u8; 256];
+    // SAFETY: reads at most buf.len() bytes into `buf` from a valid fs context fd.
+    let n = unsafe { libc::read(fs.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n > 2 {
+        let msg = String::from_utf8_lossy(&buf[2..n as usize])
+            .trim()
+            .to_string();
+        return step(format!("{what} ({msg})"), errno);
+    }
+    step(what, errno)
+}
+
 fn fsmount(fs: &OwnedFd, attrs: libc::c_uint, what: &str) -> Result<OwnedFd, StepError> {
     // SAFETY: fsmount(fs_fd, flags, attr_flags) only takes integers.
     let fd = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) };
@@ -312,10 +331,12 @@ fn overlay_handle(exe: &SelfExe) -> Result<OwnedFd, StepError> {
         _ => return Err(step("overlay seal: binary path", Errno::EINVAL)),
     };
 
+    let ovl = fsopen(c"overlay")?;
     // The empty bottom layer: a tiny detached tmpfs, reached through its mount fd.
     let tmpfs = fsopen(c"tmpfs")?;
-    fsconfig_string(&tmpfs, c"size", b"4k").map_err(|e| step("fsconfig tmpfs size", e))?;
-    fsconfig_create(&tmpfs).map_err(|e| step("fsconfig tmpfs create", e))?;
+    fsconfig_string(&tmpfs, c"size", b"4k")
+        .map_err(|e| fs_step(&tmpfs, "fsconfig tmpfs size", e))?;
+    fsconfig_create(&tmpfs).map_err(|e| fs_step(&tmpfs, "fsconfig tmpfs create", e))?;
     let empty = fsmount(
         &tmpfs,
         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
@@ -323,16 +344,23 @@ fn overlay_handle(exe: &SelfExe) -> Result<OwnedFd, StepError> {
     )?;
     let empty_path = format!("/proc/self/fd/{}", empty.as_raw_fd());
 
-    let ovl = fsopen(c"overlay")?;
     // Two lower layers and no upper layer: overlayfs makes the superblock read-only.
     let mut lower = escape_layer(dir);
     lower.push(b':');
     lower.extend_from_slice(empty_path.as_bytes());
-    fsconfig_string(&ovl, c"lowerdir", &lower).map_err(|e| step("fsconfig overlay lowerdir", e))?;
+    fsconfig_string(&ovl, c"lowerdir", &lower)
+        .map_err(|e| fs_step(&ovl, "fsconfig overlay lowerdir", e))?;
     // xino=off keeps the real inode number (checked below) instead of composing one
     // from the layer index. Best effort: older kernels lack the option.
-    let xino_off = fsconfig_string(&ovl, c"xino", b"off").is_ok();
-    fsconfig_create(&ovl).map_err(|e| step("fsconfig overlay create", e))?;
+    let xino_off = match fsconfig_string(&ovl, c"xino", b"off") {
+        Ok(()) => true,
+        Err(e) => {
+            // Drain the message this left in the log so a later failure reports its own.
+            let _ = fs_step(&ovl, "", e);
+            false
+        }
+    };
+    fsconfig_create(&ovl).map_err(|e| fs_step(&ovl, "fsconfig overlay create", e))?;
     let mnt = fsmount(
         &ovl,
         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID,
@@ -421,6 +449,33 @@ fn memfd_handle(exe: &SelfExe) -> Result<OwnedFd, StepError> {
     Ok(memfd)
 }
 
+/// The current process name (comm), without its NUL; `b"husk"` if it cannot be read.
+fn get_comm() -> Vec<u8> {
+    let mut buf = [0u8; 17];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes (NUL included) into `buf`.
+    if unsafe { libc::prctl(libc::PR_GET_NAME, buf.as_mut_ptr()) } < 0 {
+        return b"husk".to_vec();
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(16);
+    buf[..len].to_vec()
+}
+
+/// Best-effort PR_SET_NAME (the kernel truncates to 15 bytes).
+fn set_comm(name: &[u8]) {
+    let name: Vec<u8> = name
+        .iter()
+        .copied()
+        .take(15)
+        .take_while(|&b| b != 0)
+        .collect();
+    if name.is_empty() {
+        return;
+    }
+    let Ok(name) = CString::new(name) else { return };
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+}
+
 fn io_errno(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
@@ -450,7 +505,9 @@ fn reexec(fd: &OwnedFd) -> StepError {
             Err(_) => return step("re-exec: NUL in environment", Errno::EINVAL),
         }
     }
-    envp.push(CString::new(format!("{REEXEC_MARKER}=1")).expect("marker has no NUL"));
+    let mut marker = format!("{REEXEC_MARKER}=").into_bytes();
+    marker.extend_from_slice(&get_comm());
+    envp.push(CString::new(marker).expect("comm has no NUL"));
 
     // The C prototype says `char *const argv[]`; execveat does not write through them.
     let mut argv_p: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr().cast_mut()).collect();

@@ -8,7 +8,7 @@ use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
 fn is_root() -> bool {
@@ -329,6 +329,44 @@ fn auto_uses_overlay_as_root_and_reexecs_once() {
     assert_eq!(field(&out, "reexec="), "1", "{out}");
     // The overlay is detached: the exe path is relative to its root, not the host's.
     assert_eq!(field(&out, "exe="), "/seal-probe", "{out}");
+    // The process name survives the fd exec.
+    assert_eq!(field(&out, "comm="), "seal-probe", "{out}");
+}
+
+#[test]
+fn memfd_reexec_keeps_process_name() {
+    if !is_root() {
+        return;
+    }
+    let probe = Probe::new();
+    let o = output(probe.cmd(&["memfd", "info"]));
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{}\n{out}{}", o.status, text(&o.stderr));
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert_eq!(field(&out, "kind="), "memfd", "{out}");
+    assert_eq!(field(&out, "reexec="), "1", "{out}");
+    assert_eq!(field(&out, "comm="), "seal-probe", "{out}");
+}
+
+#[test]
+fn overlay_seal_handles_separators_in_directory_name() {
+    if !is_root() {
+        return;
+    }
+    let probe = Probe::new();
+    let odd = probe.dir.join("a:b,c\\d");
+    std::fs::create_dir(&odd).unwrap();
+    let bin = odd.join("seal-probe");
+    std::fs::copy(&probe.path, &bin).unwrap();
+    let mut cmd = Command::new(&bin);
+    cmd.args(["overlay", "attack-child"])
+        .env_remove("_HUSK_EXE_SEALED");
+    let o = output(cmd);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{}\n{out}{}", o.status, text(&o.stderr));
+    assert!(out.starts_with("kind=ro "), "{out}");
+    assert!(!out.contains("WRITTEN"), "{out}");
+    assert_eq!(std::fs::read(&bin).unwrap(), probe.original);
 }
 
 #[test]
@@ -365,7 +403,7 @@ fn reexec_loop_is_refused_not_trusted() {
     let probe = Probe::new();
     // The marker alone must not make an unsealed binary count as sealed.
     let mut cmd = probe.cmd(&["auto", "info"]);
-    cmd.env("_HUSK_EXE_SEALED", "1");
+    cmd.env("_HUSK_EXE_SEALED", "seal-probe");
     let o = output(cmd);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
     let err = text(&o.stderr);
@@ -373,13 +411,4 @@ fn reexec_loop_is_refused_not_trusted() {
         err.contains("exe seal: /proc/self/exe is still not sealed after re-exec"),
         "{err}"
     );
-}
-
-#[test]
-fn probe_path_sanity() {
-    // Not root-only: the helper binary exists and runs without sealing.
-    let probe = Probe::new();
-    let o = output(probe.cmd(&["none", "info"]));
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(Path::new(&probe.path).exists());
 }

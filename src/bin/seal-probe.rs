@@ -77,7 +77,8 @@ fn describe() -> String {
     let exe = std::fs::read_link("/proc/self/exe")
         .map(|p| p.display().to_string())
         .unwrap_or_else(|e| format!("?{e}"));
-    format!("kind={kind} exe={exe}")
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+    format!("kind={kind} comm={} exe={exe}", comm.trim_end())
 }
 
 fn wait_stdin_eof() {
