@@ -7,9 +7,9 @@
 //! in-root path resolution (`Root`), and a /proc/self/mountinfo reader.
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag};
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{fstatat, Mode};
+use nix::sys::stat::Mode;
 use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::Mount;
 use std::collections::VecDeque;
@@ -832,11 +832,6 @@ fn unescape(s: &str) -> PathBuf {
 /// Reads this process's mount table.
 pub fn read_mountinfo() -> Result<Vec<MountInfo>, Errno> {
     Ok(parse_mountinfo(&read_to_string("/proc/self/mountinfo")?))
-}
-
-/// Whether a file exists at `path` inside `dir` (not following a final symlink).
-pub fn exists_at(dir: BorrowedFd, name: &OsStr) -> bool {
-    fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
 }
 
 #[cfg(test)]
