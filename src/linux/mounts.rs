@@ -1,1 +1,839 @@
-//! Mounting one `mounts[]` entry: type, options -> flags + data, propagation, recursive attributes.
+//! Mounting one `mounts[]` entry: the mount(8) option list -> flags + propagation +
+//! data, resolving and creating the destination inside the rootfs (symlinks can never
+//! lead out of it), bind/rbind with read-only remounts, the sysfs/mqueue user-namespace
+//! fallbacks, and the `cgroup` mount (v1 per-hierarchy binds, or cgroup2).
+//!
+//! Also owns the filesystem error type shared by `rootfs` and `devices`, the
+//! in-root path resolution (`Root`), and a /proc/self/mountinfo reader.
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::Mode;
+use nix::sys::statvfs::{statvfs, FsFlags};
+use oci_spec::runtime::Mount;
+use std::collections::VecDeque;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+/// A failed filesystem step. `field` is the spec field (`mounts[3] /data`), `step`
+/// what was being done (`bind source /nope`).
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("{field}: {step}: {}", .errno.desc())]
+    Sys {
+        field: String,
+        step: String,
+        errno: Errno,
+    },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+impl MountError {
+    /// The OS error behind this failure, if any.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            MountError::Sys { errno, .. } => Some(*errno),
+            MountError::Invalid { .. } => None,
+        }
+    }
+}
+
+/// Builds a closure turning an `Errno` into a `MountError::Sys` for `field`/`step`.
+pub(crate) fn sys_err(field: &str, step: impl Into<String>) -> impl FnOnce(Errno) -> MountError {
+    let (field, step) = (field.to_string(), step.into());
+    move |errno| MountError::Sys { field, step, errno }
+}
+
+/// `MS_NOSYMFOLLOW` (Linux 5.10); not exported by libc/nix yet.
+const MS_NOSYMFOLLOW: u64 = 256;
+
+/// A parsed mount(8) option list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Flags for the mount(2) call (including MS_BIND/MS_REC for bind/rbind).
+    pub flags: MsFlags,
+    /// Propagation changes, applied one by one with separate mount(2) calls.
+    pub propagation: Vec<MsFlags>,
+    /// Everything else, comma-joined, passed as the filesystem's data.
+    pub data: String,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            flags: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: String::new(),
+        }
+    }
+}
+
+/// Whether a flag option sets or clears its flag.
+enum FlagOp {
+    Set(u64),
+    Clear(u64),
+}
+
+fn flag_option(opt: &str) -> Option<FlagOp> {
+    use FlagOp::{Clear, Set};
+    let f = |m: MsFlags| m.bits();
+    Some(match opt {
+        "defaults" => Set(0),
+        "ro" => Set(f(MsFlags::MS_RDONLY)),
+        "rw" => Clear(f(MsFlags::MS_RDONLY)),
+        "nosuid" => Set(f(MsFlags::MS_NOSUID)),
+        "suid" => Clear(f(MsFlags::MS_NOSUID)),
+        "nodev" => Set(f(MsFlags::MS_NODEV)),
+        "dev" => Clear(f(MsFlags::MS_NODEV)),
+        "noexec" => Set(f(MsFlags::MS_NOEXEC)),
+        "exec" => Clear(f(MsFlags::MS_NOEXEC)),
+        "sync" => Set(f(MsFlags::MS_SYNCHRONOUS)),
+        "async" => Clear(f(MsFlags::MS_SYNCHRONOUS)),
+        "dirsync" => Set(f(MsFlags::MS_DIRSYNC)),
+        "remount" => Set(f(MsFlags::MS_REMOUNT)),
+        "mand" => Set(f(MsFlags::MS_MANDLOCK)),
+        "nomand" => Clear(f(MsFlags::MS_MANDLOCK)),
+        "atime" => Clear(f(MsFlags::MS_NOATIME)),
+        "noatime" => Set(f(MsFlags::MS_NOATIME)),
+        "diratime" => Clear(f(MsFlags::MS_NODIRATIME)),
+        "nodiratime" => Set(f(MsFlags::MS_NODIRATIME)),
+        "relatime" => Set(f(MsFlags::MS_RELATIME)),
+        "norelatime" => Clear(f(MsFlags::MS_RELATIME)),
+        "strictatime" => Set(f(MsFlags::MS_STRICTATIME)),
+        "nostrictatime" => Clear(f(MsFlags::MS_STRICTATIME)),
+        "nosymfollow" => Set(MS_NOSYMFOLLOW),
+        "symfollow" => Clear(MS_NOSYMFOLLOW),
+        "lazytime" => Set(f(MsFlags::MS_LAZYTIME)),
+        "nolazytime" => Clear(f(MsFlags::MS_LAZYTIME)),
+        "bind" => Set(f(MsFlags::MS_BIND)),
+        "rbind" => Set(f(MsFlags::MS_BIND | MsFlags::MS_REC)),
+        _ => return None,
+    })
+}
+
+/// Maps a propagation keyword (`rslave`, `shared`, ...) to its mount(2) flags.
+/// Used for mount options and for `linux.rootfsPropagation`.
+pub fn propagation_flags(opt: &str) -> Option<MsFlags> {
+    let rec = MsFlags::MS_REC;
+    Some(match opt {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | rec,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | rec,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | rec,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | rec,
+        _ => return None,
+    })
+}
+
+/// Parses a spec `options` list: flags, propagation, and the rest as data, in order
+/// (a later `rw` undoes an earlier `ro`). Pure; no syscalls.
+pub fn parse_options<S: AsRef<str>>(options: &[S]) -> MountOptions {
+    let mut bits = 0u64;
+    let mut out = MountOptions::default();
+    let mut data: Vec<&str> = Vec::new();
+    for opt in options.iter().map(AsRef::as_ref) {
+        if let Some(op) = flag_option(opt) {
+            match op {
+                FlagOp::Set(b) => bits |= b,
+                FlagOp::Clear(b) => bits &= !b,
+            }
+        } else if let Some(p) = propagation_flags(opt) {
+            out.propagation.push(p);
+        } else if !opt.is_empty() {
+            data.push(opt);
+        }
+    }
+    out.flags = MsFlags::from_bits_retain(bits as _);
+    out.data = data.join(",");
+    out
+}
+
+/// Flags that only a remount can apply to a bind mount.
+fn remount_bits(flags: MsFlags) -> MsFlags {
+    flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+}
+
+// ---------------------------------------------------------------------------------
+// Paths inside the rootfs
+// ---------------------------------------------------------------------------------
+
+/// The rootfs opened `O_PATH|O_DIRECTORY`: every container path is resolved from it
+/// with `openat2(RESOLVE_IN_ROOT)`, so `..` and symlinks (absolute or relative) stay
+/// inside it.
+pub struct Root {
+    fd: OwnedFd,
+}
+
+/// What to create at the end of a path that does not exist yet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Leaf {
+    Dir,
+    File,
+}
+
+/// Symlinks followed while creating one path, as the kernel's MAXSYMLINKS.
+const MAX_LINKS: usize = 40;
+
+impl Root {
+    pub fn open(path: &Path) -> Result<Root, Errno> {
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(path, flags, Mode::empty())?;
+        // SAFETY: open returned a fresh fd that nothing else owns.
+        Ok(Root {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Opens `path` (taken relative to the rootfs even if absolute) `O_PATH`.
+    pub fn open_path(&self, path: &Path, dir: bool) -> Result<OwnedFd, Errno> {
+        let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+        if dir {
+            flags |= OFlag::O_DIRECTORY;
+        }
+        openat2_in_root(self.fd(), &relative(path), flags)
+    }
+
+    /// Resolves `path` inside the rootfs, creating missing directories (and the
+    /// final component as `leaf`), and returns it opened `O_PATH`. Dangling symlinks
+    /// are followed, clamped to the rootfs, and their targets created.
+    pub fn create(&self, path: &Path, leaf: Leaf) -> Result<OwnedFd, Errno> {
+        let mut todo: VecDeque<OsString> = components(path).collect();
+        let mut done = PathBuf::new();
+        let mut parent = self.open_path(Path::new("."), true)?;
+        let mut steps = 0;
+        while let Some(name) = todo.pop_front() {
+            steps += 1;
+            if steps > 4 * MAX_LINKS + 4096 {
+                return Err(Errno::ELOOP);
+            }
+            let want_dir = !todo.is_empty() || leaf == Leaf::Dir;
+            let candidate = done.join(&name);
+            match self.open_path(&candidate, want_dir) {
+                Ok(fd) => {
+                    parent = fd;
+                    done = candidate;
+                    continue;
+                }
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(e),
+            }
+            match nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name.as_os_str()) {
+                Ok(target) => {
+                    let target = PathBuf::from(target);
+                    if target.is_absolute() {
+                        done = PathBuf::new();
+                        parent = self.open_path(Path::new("."), true)?;
+                    }
+                    for c in components_keep_dotdot(&target).rev() {
+                        todo.push_front(c);
+                    }
+                    continue;
+                }
+                Err(Errno::ENOENT) => create_entry(parent.as_fd(), &name, want_dir)?,
+                Err(Errno::EINVAL) => return Err(Errno::ENOENT),
+                Err(e) => return Err(e),
+            }
+            todo.push_front(name);
+        }
+        Ok(parent)
+    }
+}
+
+/// Creates one directory or empty file in `dir`; an existing entry is fine.
+fn create_entry(dir: BorrowedFd, name: &OsStr, want_dir: bool) -> Result<(), Errno> {
+    let res = if want_dir {
+        nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(0o755))
+    } else {
+        let flags =
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+        nix::fcntl::openat(
+            Some(dir.as_raw_fd()),
+            name,
+            flags,
+            Mode::from_bits_truncate(0o644),
+        )
+        // SAFETY: openat returned a fresh fd; wrapping it closes it on drop.
+        .map(|fd| drop(unsafe { OwnedFd::from_raw_fd(fd) }))
+    };
+    match res {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The components of a container path after lexical cleaning (`..` clamped at `/`).
+fn components(path: &Path) -> impl Iterator<Item = OsString> {
+    let mut out: Vec<OsString> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n.to_os_string()),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out.into_iter()
+}
+
+/// The components of a symlink target, keeping `..` for the kernel to resolve.
+fn components_keep_dotdot(path: &Path) -> impl DoubleEndedIterator<Item = OsString> + '_ {
+    path.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_os_string()),
+        Component::ParentDir => Some(OsString::from("..")),
+        _ => None,
+    })
+}
+
+/// `path` made relative (`/a/b` -> `a/b`, `/` -> `.`), after lexical cleaning.
+fn relative(path: &Path) -> PathBuf {
+    let p: PathBuf = components(path).collect();
+    if p.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        p
+    }
+}
+
+/// `openat2(dirfd, path, flags, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)`.
+fn openat2_in_root(dirfd: BorrowedFd, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: open_how is a plain C struct for which all-zero bytes are valid.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = flags.bits() as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    loop {
+        // SAFETY: cpath and how outlive the call; the size matches the struct passed.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd.as_raw_fd(),
+                cpath.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if ret >= 0 {
+            // SAFETY: the kernel returned a new fd that nothing else owns.
+            return Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) });
+        }
+        match Errno::last() {
+            Errno::EAGAIN | Errno::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// The `/proc/self/fd/N` path of an fd, for mount(2) calls on a resolved target.
+/// Only valid while the host's (or a trusted) procfs is at /proc.
+pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+// ---------------------------------------------------------------------------------
+// Mounting
+// ---------------------------------------------------------------------------------
+
+/// What the mounts need to know about the container.
+pub struct MountContext<'a> {
+    pub root: &'a Root,
+    pub in_user_ns: bool,
+    pub new_net_ns: bool,
+    pub cgroup_ns: bool,
+}
+
+/// One resolved `mounts[]` entry.
+struct Entry<'a> {
+    field: String,
+    dest: &'a Path,
+    typ: &'a str,
+    source: Option<&'a Path>,
+    opts: MountOptions,
+}
+
+/// Mounts `mounts[index]` inside the rootfs.
+pub fn mount_entry(index: usize, m: &Mount, ctx: &MountContext) -> Result<(), MountError> {
+    let dest = m.destination().as_path();
+    let mut e = Entry {
+        field: format!("mounts[{index}] {}", dest.display()),
+        dest,
+        typ: m.typ().as_deref().unwrap_or(""),
+        source: m.source().as_deref(),
+        opts: parse_options(m.options().as_deref().unwrap_or(&[])),
+    };
+    if e.typ == "bind" {
+        e.opts.flags |= MsFlags::MS_BIND;
+    }
+    if is_dev(dest) && !e.opts.flags.contains(MsFlags::MS_BIND) {
+        // /dev is filled with devices next; a read-only /dev is remounted by finish.
+        e.opts.flags.remove(MsFlags::MS_RDONLY);
+    }
+    if e.opts.flags.contains(MsFlags::MS_BIND) {
+        mount_bind(&e, ctx)?;
+    } else {
+        match e.typ {
+            "" => return Err(invalid(&e.field, "type is required unless bind/rbind")),
+            "cgroup" => mount_cgroup(&e, ctx)?,
+            "sysfs" | "mqueue" => mount_with_userns_fallback(&e, ctx)?,
+            _ => mount_fs(&e, ctx).map(drop)?,
+        }
+    }
+    apply_propagation(&e, ctx)
+}
+
+/// Whether a container path is `/dev` (so its mount is the devices' tmpfs).
+pub fn is_dev(dest: &Path) -> bool {
+    relative(dest) == Path::new("dev")
+}
+
+fn invalid(field: &str, reason: &str) -> MountError {
+    MountError::Invalid {
+        field: field.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A non-bind mount of `e.typ` on the (created) destination.
+fn mount_fs(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    let target = ctx
+        .root
+        .create(e.dest, Leaf::Dir)
+        .map_err(sys_err(&e.field, "create destination"))?;
+    let source = e.source.unwrap_or(Path::new(e.typ));
+    let data = (!e.opts.data.is_empty()).then_some(e.opts.data.as_str());
+    mount(
+        Some(source),
+        &fd_path(&target),
+        Some(e.typ),
+        e.opts.flags,
+        data,
+    )
+    .map_err(sys_err(&e.field, format!("mount {}", e.typ)))
+}
+
+/// sysfs without an own netns and mqueue in a user namespace can fail with EPERM:
+/// fall back to an rbind of the host's /sys or /dev/mqueue (with the same flags).
+fn mount_with_userns_fallback(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    let err = match mount_fs(e, ctx) {
+        Ok(()) => return Ok(()),
+        Err(err) => err,
+    };
+    let host = match e.typ {
+        "sysfs" if ctx.in_user_ns && !ctx.new_net_ns => "/sys",
+        "mqueue" if ctx.in_user_ns => "/dev/mqueue",
+        _ => return Err(err),
+    };
+    if err.errno() != Some(Errno::EPERM) {
+        return Err(err);
+    }
+    let fallback = Entry {
+        field: e.field.clone(),
+        dest: e.dest,
+        typ: "bind",
+        source: Some(Path::new(host)),
+        opts: MountOptions {
+            flags: e.opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC,
+            ..MountOptions::default()
+        },
+    };
+    mount_bind(&fallback, ctx)
+}
+
+/// bind/rbind: the source is a host path; the destination is created as a file or a
+/// directory to match it. Flags beyond bind/rec are applied by a bind remount.
+fn mount_bind(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    let source = e
+        .source
+        .ok_or_else(|| invalid(&e.field, "bind mount without a source"))?;
+    let step = format!("bind source {}", source.display());
+    let st = nix::sys::stat::stat(source).map_err(sys_err(&e.field, &step))?;
+    let leaf = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        Leaf::Dir
+    } else {
+        Leaf::File
+    };
+    let target = ctx
+        .root
+        .create(e.dest, leaf)
+        .map_err(sys_err(&e.field, "create destination"))?;
+    let flags = e.opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
+    mount(
+        Some(source),
+        &fd_path(&target),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .map_err(sys_err(&e.field, &step))?;
+    let extra = remount_bits(e.opts.flags);
+    if !extra.is_empty() {
+        let target = ctx
+            .root
+            .open_path(e.dest, false)
+            .map_err(sys_err(&e.field, "reopen destination"))?;
+        bind_remount(&fd_path(&target), extra).map_err(sys_err(&e.field, "remount bind"))?;
+    }
+    Ok(())
+}
+
+/// `MS_REMOUNT|MS_BIND|flags` on `target`. In a user namespace, flags locked by the
+/// source mount (nosuid, nodev, noexec, atime) must be kept: on EPERM retry with them.
+pub fn bind_remount(target: &Path, flags: MsFlags) -> Result<(), Errno> {
+    let base = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags;
+    match mount(None::<&str>, target, None::<&str>, base, None::<&str>) {
+        Err(Errno::EPERM) => {}
+        other => return other,
+    }
+    let locked = locked_flags(target)?;
+    mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        base | locked,
+        None::<&str>,
+    )
+}
+
+/// The flags of the mount at `target` that an unprivileged remount may not drop.
+fn locked_flags(target: &Path) -> Result<MsFlags, Errno> {
+    let st = statvfs(target)?;
+    let map = [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+    ];
+    Ok(map
+        .iter()
+        .filter(|(st_flag, _)| st.flags().contains(*st_flag))
+        .fold(MsFlags::empty(), |acc, (_, ms)| acc | *ms))
+}
+
+/// Propagation options, each a separate mount(2) on the mounted destination.
+fn apply_propagation(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    if e.opts.propagation.is_empty() {
+        return Ok(());
+    }
+    let target = ctx
+        .root
+        .open_path(e.dest, false)
+        .map_err(sys_err(&e.field, "reopen destination"))?;
+    for p in &e.opts.propagation {
+        mount(
+            None::<&str>,
+            &fd_path(&target),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .map_err(sys_err(&e.field, "set propagation"))?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// cgroup
+// ---------------------------------------------------------------------------------
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// One cgroup hierarchy of the host as this process sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// Controllers as in /proc/self/cgroup (`cpu,cpuacct`, `name=systemd`; empty for v2).
+    pub controllers: String,
+    /// Where the host mounts it (`/sys/fs/cgroup/cpu`).
+    pub mountpoint: PathBuf,
+    /// This process's cgroup directory on the host (`/sys/fs/cgroup/cpu/a/b`).
+    pub own_dir: PathBuf,
+}
+
+/// `cgroup` mounts: cgroup2 on a unified host; on a v1/hybrid host a tmpfs with one
+/// subdirectory per hierarchy (the own cgroup bound in, or with a cgroup namespace
+/// the hierarchy mounted fresh), made read-only afterwards if the mount is `ro`.
+fn mount_cgroup(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    let st = nix::sys::statfs::statfs(CGROUP_ROOT)
+        .map_err(sys_err(&e.field, "statfs /sys/fs/cgroup"))?;
+    if st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC {
+        return mount_cgroup2(e, ctx, Path::new(CGROUP_ROOT));
+    }
+    let hierarchies = host_hierarchies().map_err(sys_err(&e.field, "read host cgroups"))?;
+    let tmpfs = Entry {
+        field: e.field.clone(),
+        dest: e.dest,
+        typ: "tmpfs",
+        source: Some(Path::new("tmpfs")),
+        opts: parse_options(&["nosuid", "nodev", "noexec", "mode=755"]),
+    };
+    mount_fs(&tmpfs, ctx)?;
+    for h in &hierarchies {
+        mount_hierarchy(e, ctx, h)?;
+    }
+    if e.opts.flags.contains(MsFlags::MS_RDONLY) {
+        let target = ctx
+            .root
+            .open_path(e.dest, true)
+            .map_err(sys_err(&e.field, "reopen destination"))?;
+        let flags = tmpfs.opts.flags | MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT;
+        mount(
+            None::<&str>,
+            &fd_path(&target),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .map_err(sys_err(&e.field, "remount cgroup tmpfs read-only"))?;
+    }
+    Ok(())
+}
+
+/// One v1 hierarchy (or the hybrid cgroup2) under the cgroup tmpfs.
+fn mount_hierarchy(e: &Entry, ctx: &MountContext, h: &Hierarchy) -> Result<(), MountError> {
+    let name = h.mountpoint.file_name().unwrap_or(OsStr::new("unified"));
+    let dest = e.dest.join(name);
+    let sub = Entry {
+        field: e.field.clone(),
+        dest: &dest,
+        typ: "cgroup",
+        source: Some(Path::new("cgroup")),
+        opts: MountOptions {
+            flags: e.opts.flags & !MsFlags::MS_REMOUNT,
+            propagation: Vec::new(),
+            data: h.controllers.clone(),
+        },
+    };
+    if h.controllers.is_empty() {
+        return mount_cgroup2(&sub, ctx, &h.own_dir);
+    }
+    if ctx.cgroup_ns {
+        mount_fs(&sub, ctx)?;
+    } else {
+        let bind = Entry {
+            source: Some(&h.own_dir),
+            opts: MountOptions {
+                flags: sub.opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC,
+                ..MountOptions::default()
+            },
+            ..sub
+        };
+        mount_bind(&bind, ctx)?;
+    }
+    comount_symlinks(e, ctx, name)
+}
+
+/// `cpu,cpuacct` gets `cpu -> cpu,cpuacct` and `cpuacct -> cpu,cpuacct` links.
+fn comount_symlinks(e: &Entry, ctx: &MountContext, name: &OsStr) -> Result<(), MountError> {
+    let name_str = name.to_string_lossy();
+    if !name_str.contains(',') {
+        return Ok(());
+    }
+    let dir = ctx
+        .root
+        .open_path(e.dest, true)
+        .map_err(sys_err(&e.field, "reopen destination"))?;
+    for part in name_str.split(',') {
+        match nix::unistd::symlinkat(name, Some(dir.as_raw_fd()), part) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(err) => return Err(sys_err(&e.field, format!("symlink {part}"))(err)),
+        }
+    }
+    Ok(())
+}
+
+/// cgroup2 at the destination; if that is refused (EPERM/EBUSY: a user namespace
+/// without a cgroup namespace) bind `own_dir`, the process's cgroup, instead.
+fn mount_cgroup2(e: &Entry, ctx: &MountContext, own_dir: &Path) -> Result<(), MountError> {
+    let v2 = Entry {
+        field: e.field.clone(),
+        dest: e.dest,
+        typ: "cgroup2",
+        source: Some(Path::new("cgroup2")),
+        opts: MountOptions {
+            flags: e.opts.flags,
+            propagation: Vec::new(),
+            data: String::new(),
+        },
+    };
+    match mount_fs(&v2, ctx) {
+        Err(err) if matches!(err.errno(), Some(Errno::EPERM | Errno::EBUSY)) => {}
+        other => return other,
+    }
+    let own_dir = if own_dir == Path::new(CGROUP_ROOT) {
+        own_v2_dir().map_err(sys_err(&e.field, "read /proc/self/cgroup"))?
+    } else {
+        own_dir.to_path_buf()
+    };
+    let bind = Entry {
+        typ: "bind",
+        source: Some(&own_dir),
+        opts: MountOptions {
+            flags: e.opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC,
+            ..MountOptions::default()
+        },
+        ..v2
+    };
+    mount_bind(&bind, ctx)
+}
+
+/// The process's cgroup directory in a unified (v2) host hierarchy.
+fn own_v2_dir() -> Result<PathBuf, Errno> {
+    let cgroups = read_to_string("/proc/self/cgroup")?;
+    let path = parse_proc_cgroup(&cgroups)
+        .into_iter()
+        .find(|(ctrl, _)| ctrl.is_empty())
+        .map(|(_, p)| p)
+        .ok_or(Errno::ENOENT)?;
+    Ok(Path::new(CGROUP_ROOT).join(relative(Path::new(&path))))
+}
+
+fn read_to_string(path: &str) -> Result<String, Errno> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+/// Host hierarchies from /proc/self/cgroup matched with /proc/self/mountinfo.
+fn host_hierarchies() -> Result<Vec<Hierarchy>, Errno> {
+    let cgroups = read_to_string("/proc/self/cgroup")?;
+    let mounts = parse_mountinfo(&read_to_string("/proc/self/mountinfo")?);
+    Ok(hierarchies_from(&cgroups, &mounts))
+}
+
+/// Pure matcher: each `id:controllers:path` line of /proc/self/cgroup is paired with
+/// the mount of that hierarchy (preferring one under /sys/fs/cgroup).
+pub fn hierarchies_from(proc_cgroup: &str, mounts: &[MountInfo]) -> Vec<Hierarchy> {
+    let mut out = Vec::new();
+    for (controllers, path) in parse_proc_cgroup(proc_cgroup) {
+        let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
+        let is_match = |m: &&MountInfo| {
+            if wanted.is_empty() {
+                m.fstype == "cgroup2"
+            } else {
+                m.fstype == "cgroup"
+                    && wanted
+                        .iter()
+                        .all(|w| m.super_options.iter().any(|o| o == w))
+            }
+        };
+        let under_root = |m: &&MountInfo| m.mountpoint.starts_with(CGROUP_ROOT);
+        let found = mounts
+            .iter()
+            .filter(is_match)
+            .find(under_root)
+            .or_else(|| mounts.iter().find(is_match));
+        let Some(m) = found else { continue };
+        let rel = Path::new(&path)
+            .strip_prefix(&m.root)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        out.push(Hierarchy {
+            controllers: controllers.clone(),
+            mountpoint: m.mountpoint.clone(),
+            own_dir: m.mountpoint.join(relative(&rel)).components().collect(),
+        });
+    }
+    out
+}
+
+/// `id:controllers:path` lines -> (controllers, path).
+fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let (_, ctrl, path) = (it.next()?, it.next()?, it.next()?);
+            Some((ctrl.to_string(), path.to_string()))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------
+// mountinfo
+// ---------------------------------------------------------------------------------
+
+/// The fields of one /proc/self/mountinfo line that husk uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    pub root: PathBuf,
+    pub mountpoint: PathBuf,
+    pub mount_options: Vec<String>,
+    /// Optional fields (`shared:1`, `master:2`, ...).
+    pub optional: Vec<String>,
+    pub fstype: String,
+    pub source: String,
+    pub super_options: Vec<String>,
+}
+
+/// Parses /proc/self/mountinfo text (octal escapes such as `\040` decoded).
+pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
+    text.lines().filter_map(parse_mountinfo_line).collect()
+}
+
+fn parse_mountinfo_line(line: &str) -> Option<MountInfo> {
+    let (left, right) = line.split_once(" - ")?;
+    let mut l = left.split(' ');
+    let (_id, _parent, _dev) = (l.next()?, l.next()?, l.next()?);
+    let root = unescape(l.next()?);
+    let mountpoint = unescape(l.next()?);
+    let mount_options = l.next()?.split(',').map(String::from).collect();
+    let optional = l.map(String::from).collect();
+    let mut r = right.split(' ');
+    Some(MountInfo {
+        root,
+        mountpoint,
+        mount_options,
+        optional,
+        fstype: r.next()?.to_string(),
+        source: r.next()?.to_string(),
+        super_options: r
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .map(String::from)
+            .collect(),
+    })
+}
+
+/// Decodes mountinfo's `\ooo` escapes.
+fn unescape(s: &str) -> PathBuf {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(OsStr::from_bytes(&out))
+}
+
+/// Reads this process's mount table.
+pub fn read_mountinfo() -> Result<Vec<MountInfo>, Errno> {
+    Ok(parse_mountinfo(&read_to_string("/proc/self/mountinfo")?))
+}
+
+#[cfg(test)]
+#[path = "mounts_tests.rs"]
+mod tests;

@@ -1,0 +1,185 @@
+//! Unit tests for the pure parts of `mounts`: option parsing, mountinfo and
+//! /proc/self/cgroup parsing. No root needed.
+
+use super::*;
+
+fn flags(opts: &[&str]) -> MsFlags {
+    parse_options(opts).flags
+}
+
+#[test]
+fn parse_options_default_runc_mounts() {
+    let o = parse_options(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
+    assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
+    assert_eq!(o.data, "mode=755,size=65536k");
+    assert!(o.propagation.is_empty());
+
+    let o = parse_options(&[
+        "nosuid",
+        "noexec",
+        "newinstance",
+        "ptmxmode=0666",
+        "mode=0620",
+        "gid=5",
+    ]);
+    assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC);
+    assert_eq!(o.data, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+
+    let o = parse_options(&["nosuid", "noexec", "nodev", "relatime", "ro"]);
+    assert_eq!(
+        o.flags,
+        MsFlags::MS_NOSUID
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_RELATIME
+            | MsFlags::MS_RDONLY
+    );
+    assert_eq!(o.data, "");
+}
+
+#[test]
+fn parse_options_later_option_wins() {
+    assert_eq!(flags(&["ro", "rw"]), MsFlags::empty());
+    assert_eq!(flags(&["rw", "ro"]), MsFlags::MS_RDONLY);
+    assert_eq!(flags(&["nosuid", "suid"]), MsFlags::empty());
+    assert_eq!(flags(&["nodev", "dev", "noexec", "exec"]), MsFlags::empty());
+    assert_eq!(flags(&["noatime", "atime"]), MsFlags::empty());
+    assert_eq!(flags(&["nodiratime", "diratime"]), MsFlags::empty());
+    assert_eq!(flags(&["relatime", "norelatime"]), MsFlags::empty());
+    assert_eq!(flags(&["strictatime", "nostrictatime"]), MsFlags::empty());
+    assert_eq!(flags(&["sync", "async"]), MsFlags::empty());
+    assert_eq!(flags(&["mand", "nomand"]), MsFlags::empty());
+    assert_eq!(flags(&["nosymfollow", "symfollow"]), MsFlags::empty());
+    assert_eq!(flags(&["lazytime", "nolazytime"]), MsFlags::empty());
+}
+
+#[test]
+fn parse_options_every_flag() {
+    let all = [
+        ("ro", MsFlags::MS_RDONLY),
+        ("nosuid", MsFlags::MS_NOSUID),
+        ("nodev", MsFlags::MS_NODEV),
+        ("noexec", MsFlags::MS_NOEXEC),
+        ("sync", MsFlags::MS_SYNCHRONOUS),
+        ("dirsync", MsFlags::MS_DIRSYNC),
+        ("remount", MsFlags::MS_REMOUNT),
+        ("mand", MsFlags::MS_MANDLOCK),
+        ("noatime", MsFlags::MS_NOATIME),
+        ("nodiratime", MsFlags::MS_NODIRATIME),
+        ("relatime", MsFlags::MS_RELATIME),
+        ("strictatime", MsFlags::MS_STRICTATIME),
+        ("nosymfollow", MsFlags::from_bits_retain(256)),
+        ("lazytime", MsFlags::MS_LAZYTIME),
+        ("bind", MsFlags::MS_BIND),
+        ("rbind", MsFlags::MS_BIND | MsFlags::MS_REC),
+        ("defaults", MsFlags::empty()),
+    ];
+    for (opt, want) in all {
+        assert_eq!(flags(&[opt]), want, "{opt}");
+        assert_eq!(parse_options(&[opt]).data, "", "{opt}");
+    }
+}
+
+#[test]
+fn parse_options_propagation_kept_in_order() {
+    let o = parse_options(&["rbind", "rslave", "ro", "private", "unbindable"]);
+    assert_eq!(
+        o.flags,
+        MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY
+    );
+    assert_eq!(
+        o.propagation,
+        vec![
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            MsFlags::MS_PRIVATE,
+            MsFlags::MS_UNBINDABLE
+        ]
+    );
+    for (opt, want) in [
+        ("shared", MsFlags::MS_SHARED),
+        ("rshared", MsFlags::MS_SHARED | MsFlags::MS_REC),
+        ("slave", MsFlags::MS_SLAVE),
+        ("rprivate", MsFlags::MS_PRIVATE | MsFlags::MS_REC),
+        ("runbindable", MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
+    ] {
+        assert_eq!(parse_options(&[opt]).propagation, vec![want]);
+        assert_eq!(propagation_flags(opt), Some(want));
+    }
+    assert_eq!(propagation_flags("bogus"), None);
+}
+
+#[test]
+fn parse_options_unknown_is_data_and_empty_skipped() {
+    let o = parse_options(&["", "size=1m", "uid=1000", "ro", "x-foo"]);
+    assert_eq!(o.flags, MsFlags::MS_RDONLY);
+    assert_eq!(o.data, "size=1m,uid=1000,x-foo");
+    let none: [&str; 0] = [];
+    assert_eq!(parse_options(&none), MountOptions::default());
+}
+
+#[test]
+fn relative_and_components_clamp_dotdot() {
+    assert_eq!(relative(Path::new("/")), PathBuf::from("."));
+    assert_eq!(relative(Path::new("/a/b/")), PathBuf::from("a/b"));
+    assert_eq!(relative(Path::new("/../../etc")), PathBuf::from("etc"));
+    assert_eq!(relative(Path::new("a/./b/../c")), PathBuf::from("a/c"));
+    assert!(is_dev(Path::new("/dev")));
+    assert!(is_dev(Path::new("/dev/")));
+    assert!(!is_dev(Path::new("/dev/pts")));
+}
+
+const MOUNTINFO: &str = "\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+30 22 0:25 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+31 30 0:26 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+32 30 0:27 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+33 30 0:28 /sub /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+34 30 0:29 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+35 30 0:30 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+36 22 0:31 / /mnt/with\\040space rw master:4 shared:7 - tmpfs none rw
+";
+
+#[test]
+fn mountinfo_parses_fields_and_escapes() {
+    let m = parse_mountinfo(MOUNTINFO);
+    assert_eq!(m.len(), 8);
+    assert_eq!(m[0].mountpoint, PathBuf::from("/"));
+    assert_eq!(m[0].optional, vec!["shared:1".to_string()]);
+    assert_eq!(m[0].fstype, "ext4");
+    assert_eq!(m[2].super_options, vec!["rw", "cpu"]);
+    assert_eq!(m[4].root, PathBuf::from("/sub"));
+    assert_eq!(m[7].mountpoint, PathBuf::from("/mnt/with space"));
+    assert_eq!(m[7].optional, vec!["master:4", "shared:7"]);
+}
+
+#[test]
+fn hierarchies_match_controllers_and_mount_root() {
+    let cg = "5:name=systemd:/a\n4:memory:/sub/x/y\n2:cpu,cpuacct:/a/b\n0::/u\n";
+    let h = hierarchies_from(cg, &parse_mountinfo(MOUNTINFO));
+    let dirs: Vec<_> = h
+        .iter()
+        .map(|h| (h.controllers.as_str(), h.own_dir.clone()))
+        .collect();
+    assert_eq!(
+        dirs,
+        vec![
+            ("name=systemd", PathBuf::from("/sys/fs/cgroup/systemd/a")),
+            ("memory", PathBuf::from("/sys/fs/cgroup/memory/x/y")),
+            (
+                "cpu,cpuacct",
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/a/b")
+            ),
+            ("", PathBuf::from("/sys/fs/cgroup/unified/u")),
+        ]
+    );
+}
+
+#[test]
+fn error_messages_name_field_step_and_errno() {
+    let e = sys_err("mounts[3] /data", "bind source /nope")(Errno::ENOENT);
+    assert_eq!(
+        e.to_string(),
+        "mounts[3] /data: bind source /nope: No such file or directory"
+    );
+    assert_eq!(e.errno(), Some(Errno::ENOENT));
+}
