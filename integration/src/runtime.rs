@@ -252,6 +252,19 @@ impl Runtime {
         self.cmd(&args)
     }
 
+    /// `run --detach` under a fresh id; panics if it fails. The guard's
+    /// `stdout()` is the container's stdout.
+    pub fn run_detached(&self, bundle: &Bundle) -> Container<'_> {
+        bundle.save();
+        let id = self.new_id("husk-it-detach");
+        bundle.used_by(&id);
+        let args = ["run", "--detach", "--bundle", bundle.path_str(), &id];
+        let (out, stdout, stderr) = self.logged(self.command(&args), self.timeout);
+        out.assert_ok();
+        self.record_state_pid(&id);
+        Container::new(self, id, stdout, stderr)
+    }
+
     /// `run` the bundle in the foreground under a fresh id: the usual way to look
     /// at the container from inside (the process prints, the test reads stdout).
     pub fn run_bundle(&self, bundle: &Bundle) -> Output {

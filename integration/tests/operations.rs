@@ -51,7 +51,10 @@ fn ids_with_path_characters_are_rejected() {
         rt.state_raw(bad).assert_fail();
     }
     let escaped = rt.root().parent().unwrap().join("x");
-    assert!(!escaped.exists(), "create ../x must not write outside --root");
+    assert!(
+        !escaped.exists(),
+        "create ../x must not write outside --root"
+    );
     let listed = rt.list(&["-q"]);
     listed.assert_ok();
     assert_eq!(listed.out(), "", "no container was created");
@@ -91,7 +94,10 @@ fn delete_of_a_running_container_without_force_fails() {
     let pid = c.pid();
     c.delete().assert_fail();
     assert_eq!(c.status().as_deref(), Some("running"));
-    assert!(procfs::alive(pid, None), "the process survives a refused delete");
+    assert!(
+        procfs::alive(pid, None),
+        "the process survives a refused delete"
+    );
 }
 
 #[test]
@@ -154,7 +160,8 @@ fn flags_after_the_id_are_accepted() {
     let b = sleeper();
     b.save();
     let id = rt.new_id("flags-after");
-    rt.cmd(&["create", &id, "--bundle", b.path_str()]).assert_ok();
+    rt.cmd(&["create", &id, "--bundle", b.path_str()])
+        .assert_ok();
     let c = rt.guard(&id);
     assert_eq!(c.state()["bundle"], b.path_str());
     rt.cmd(&["kill", &id, "KILL"]).assert_ok();
@@ -169,7 +176,8 @@ fn flags_before_the_id_are_accepted() {
     let b = sleeper();
     b.save();
     let id = rt.new_id("flags-before");
-    rt.cmd(&["create", "--bundle", b.path_str(), &id]).assert_ok();
+    rt.cmd(&["create", "--bundle", b.path_str(), &id])
+        .assert_ok();
     let c = rt.guard(&id);
     assert_eq!(c.state()["status"], "created");
     rt.cmd(&["delete", "--force", &id]).assert_ok();
@@ -183,7 +191,10 @@ fn global_root_flag_after_the_subcommand_is_accepted() {
     let b = sleeper();
     let c = rt.container(&b);
     // runc's global flags may also stand after the subcommand (urfave/cli).
-    let out = exec_raw(&rt, &["state", "--root", rt.root().to_str().unwrap(), c.id()]);
+    let out = exec_raw(
+        &rt,
+        &["state", "--root", rt.root().to_str().unwrap(), c.id()],
+    );
     if is_runc() && !out.success() {
         husk_integration::skip!("runc 1.1.5 only takes global flags before the command");
     }
