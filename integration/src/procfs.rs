@@ -146,3 +146,40 @@ pub fn wait_cmdline_contains(pid: i32, text: &str) -> bool {
             .unwrap_or(false)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_fields_are_found_by_exact_key() {
+        let text = "Name:\tcat\nUmask:\t0022\nCapEff:\t0000000000000421\nCapEffX:\t1\n";
+        assert_eq!(status_field(text, "Umask"), Some("0022"));
+        assert_eq!(status_field(text, "CapEff"), Some("0000000000000421"));
+        assert_eq!(status_field(text, "Missing"), None);
+    }
+
+    #[test]
+    fn capability_names_map_to_kernel_bits() {
+        assert_eq!(cap_bit("CAP_CHOWN"), Some(0));
+        assert_eq!(cap_bit("CAP_KILL"), Some(5));
+        assert_eq!(cap_bit("NET_BIND_SERVICE"), Some(10));
+        assert_eq!(cap_bit("CAP_AUDIT_WRITE"), Some(29));
+        assert_eq!(cap_bit("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(cap_bit("CAP_BOGUS"), None);
+        assert_eq!(caps_to_mask(&["CHOWN", "KILL", "NET_BIND_SERVICE"]), 0x421);
+        assert_eq!(cap_mask("0000000020000420"), 0x2000_0420);
+    }
+
+    #[test]
+    fn own_process_is_alive_with_its_start_time() {
+        let me = std::process::id() as i32;
+        let start = start_time(me);
+        assert!(start.is_some());
+        assert!(alive(me, start));
+        assert!(!alive(me, start.map(|t| t + 1)));
+        assert_eq!(proc_ns_name("network"), "net");
+        assert_eq!(proc_ns_name("mount"), "mnt");
+        assert_eq!(proc_ns_name("pid"), "pid");
+    }
+}
