@@ -31,7 +31,7 @@ pub struct GlobalOpts {
     /// Enable debug logging.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Accepted for runc compatibility: true, false or auto.
+    /// Rootless mode: true, false or auto (`spec --rootless` writes a rootless config).
     #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Use the systemd cgroup driver (not available yet: containers needing it fail).
@@ -155,9 +155,7 @@ pub enum ListFormat {
 #[derive(Debug, Args)]
 pub struct SpecArgs {
     /// Directory to write config.json into (default: current directory).
+    /// `--rootless` (a global flag) generates a configuration for a rootless container.
     #[arg(short = 'b', long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
-    /// Generate a configuration for a rootless container.
-    #[arg(long)]
-    pub rootless: bool,
 }

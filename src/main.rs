@@ -42,10 +42,17 @@ fn dispatch(ctx: &Context, cmd: &Command) -> Result<i32, commands::CommandError>
         Command::List(a) => commands::list::run(ctx, a),
         Command::Spec(a) => {
             let dir = a.bundle.clone().unwrap_or_else(|| ".".into());
-            commands::spec::run(&dir, a.rootless)?;
+            let rootless = ctx.global.rootless.as_deref().is_some_and(|v| v == "true");
+            commands::spec::run(&dir, rootless)?;
             Ok(0)
         }
     }
+}
+
+/// Debug builds only: `HUSK_TEST_UNSEALED=1` skips the CVE-2019-5736 seal so the
+/// end-to-end test can prove that its attack works against an unsealed binary.
+fn unsealed_for_tests() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("HUSK_TEST_UNSEALED").is_some_and(|v| v == "1")
 }
 
 fn main() {
@@ -64,7 +71,7 @@ fn main() {
         cli.global.log_format,
         cli.global.debug,
     );
-    if matches!(cmd, Command::Create(_) | Command::Run(_)) {
+    if matches!(cmd, Command::Create(_) | Command::Run(_)) && !unsealed_for_tests() {
         if let Err(e) = husk::exe_seal::ensure_sealed() {
             husk::logging::error(&format!("{}: {e}", describe(&cmd)));
             std::process::exit(1);

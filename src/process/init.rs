@@ -103,6 +103,8 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
         cgroup_ns: ns.has(LinuxNamespaceType::Cgroup),
         no_pivot: a.no_pivot,
     };
+    // Relative mount sources are relative to the bundle.
+    let _ = nix::unistd::chdir(a.bundle.dir.as_path());
     if ns.has(LinuxNamespaceType::Mount) {
         rootfs::prepare(spec, &a.bundle.rootfs, &ropts).map_err(|e| e.to_string())?;
         rootfs::enter(&a.bundle.rootfs, &ropts).map_err(|e| e.to_string())?;
