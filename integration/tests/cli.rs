@@ -1,0 +1,140 @@
+//! runc's command line surface beyond the lifecycle: `--version`, `--help`, the
+//! global `--log`/`--log-format`, `--systemd-cgroup`, and the create flags
+//! `--preserve-fds`, `--no-pivot`, `--no-new-keyring`.
+
+use husk_integration::{is_husk, require_root, skip, Bundle, Runtime};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+
+#[test]
+fn version_prints_the_three_lines_go_runc_parses() {
+    let rt = Runtime::from_env();
+    let out = rt.cmd(&["--version"]);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].contains(" version "), "{out}");
+    assert!(lines.iter().any(|l| l.starts_with("commit: ")), "{out}");
+    assert!(lines.iter().any(|l| l.starts_with("spec: ")), "{out}");
+    if is_husk() {
+        assert!(lines[0].starts_with("husk version "), "{out}");
+        assert!(out.stdout.contains("spec: 1.3.0"), "{out}");
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    let rt = Runtime::from_env();
+    for cmd in ["create", "start", "state", "kill", "delete", "run", "list", "spec"] {
+        let out = rt.cmd(&[cmd, "--help"]);
+        out.assert_ok();
+        assert!(out.stdout.to_lowercase().contains("usage"), "{cmd}: {out}");
+    }
+}
+
+#[test]
+fn errors_go_to_the_log_file_as_json_lines() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.config_mut()["process"]["rlimits"] =
+        serde_json::json!([{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]);
+    b.save();
+    let log = b.path().join("log.json");
+    let id = rt.new_id("log");
+    let out = rt.cmd(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        b.path_str(),
+        &id,
+    ]);
+    out.assert_fail();
+    let text = std::fs::read_to_string(&log).expect("log file written");
+    let last = text.lines().last().expect("a log line");
+    let v: serde_json::Value = serde_json::from_str(last).expect("json line");
+    assert_eq!(v["level"], "error", "{last}");
+    assert!(v["time"].is_string(), "{last}");
+    if is_husk() {
+        let msg = v["msg"].as_str().unwrap();
+        assert!(msg.contains("process.rlimits[0].type"), "{msg}");
+        assert!(msg.contains("RLIMIT_FOO"), "{msg}");
+        assert!(out.stderr.contains("process.rlimits[0].type"), "{out}");
+    }
+}
+
+#[test]
+fn systemd_cgroup_fails_clearly_until_there_is_a_driver() {
+    require_root!();
+    if !is_husk() {
+        skip!("runc has a systemd driver");
+    }
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.args(&["true"]);
+    b.save();
+    let id = rt.new_id("systemd");
+    let out = rt.cmd(&["--systemd-cgroup", "create", "--bundle", b.path_str(), &id]);
+    out.assert_fail();
+    assert!(out.stderr.contains("--systemd-cgroup"), "{out}");
+    rt.state_raw(&id).assert_fail();
+}
+
+#[test]
+fn preserve_fds_passes_extra_fds_to_the_container() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.sh("cat <&3; ls /proc/self/fd");
+    b.save();
+    let payload = b.path().join("payload");
+    std::fs::write(&payload, "through-fd-3\n").unwrap();
+    let file = std::fs::File::open(&payload).unwrap();
+    let raw = file.as_raw_fd();
+    let id = rt.new_id("preserve");
+    let mut cmd = rt.command(&["run", "--preserve-fds", "1", "--bundle", b.path_str(), &id]);
+    // SAFETY: dup2 between two valid fds in the child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("through-fd-3"), "{stdout}");
+    let fds: Vec<&str> = stdout.lines().skip(1).collect();
+    assert!(fds.contains(&"3"), "fd 3 kept: {fds:?}");
+    rt.delete_force(&id);
+}
+
+#[test]
+fn no_pivot_still_gives_the_container_its_root() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.sh("ls / | tr '\\n' ' '; grep -c ' / ' /proc/self/mountinfo");
+    b.save();
+    let id = rt.new_id("nopivot");
+    let out = rt.run_with(&id, &b, &["--no-pivot"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("bin"), "{out}");
+    assert!(!out.stdout.contains("boot "), "host root not visible: {out}");
+}
+
+#[test]
+fn no_new_keyring_is_accepted() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.args(&["true"]);
+    b.save();
+    let id = rt.new_id("keyring");
+    rt.run_with(&id, &b, &["--no-new-keyring"]).assert_ok();
+}
