@@ -441,3 +441,264 @@ fn collect_rights(msg: &libc::msghdr) -> Vec<OwnedFd> {
     }
     fds
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::socketpair;
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::{fork, pipe, ForkResult};
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+
+    fn pair(ty: SockType) -> (OwnedFd, OwnedFd) {
+        socketpair(AddressFamily::Unix, ty, None, SockFlag::SOCK_CLOEXEC).unwrap()
+    }
+
+    /// Send a pipe's write end through `a`, receive it from `b`, prove it works.
+    fn roundtrip(a: &OwnedFd, b: &OwnedFd, name: &str) {
+        let (r, w) = pipe().unwrap();
+        send_fd(a.as_fd(), w.as_fd(), name).unwrap();
+        drop(w);
+        let (got, payload) = recv_fd_named(b.as_fd()).unwrap();
+        assert_eq!(payload, name);
+        let fdflags = fcntl(got.as_raw_fd(), FcntlArg::F_GETFD).unwrap();
+        assert_ne!(
+            fdflags & libc::FD_CLOEXEC,
+            0,
+            "received fd must be close-on-exec"
+        );
+        std::fs::File::from(got).write_all(b"through").unwrap();
+        let mut s = String::new();
+        std::fs::File::from(r).read_to_string(&mut s).unwrap();
+        assert_eq!(s, "through");
+    }
+
+    #[test]
+    fn send_recv_fd_seqpacket() {
+        let (a, b) = pair(SockType::SeqPacket);
+        roundtrip(&a, &b, "/dev/pts/3");
+    }
+
+    #[test]
+    fn send_recv_fd_stream() {
+        let (a, b) = pair(SockType::Stream);
+        roundtrip(&a, &b, " ");
+        roundtrip(&a, &b, &"x".repeat(MAX_NAME));
+    }
+
+    #[test]
+    fn send_fd_rejects_empty_and_oversized_names() {
+        let (a, _b) = pair(SockType::Stream);
+        let e = send_fd(a.as_fd(), a.as_fd(), "").unwrap_err();
+        assert!(matches!(e, ConsoleError::BadName(0)), "{e}");
+        let e = send_fd(a.as_fd(), a.as_fd(), &"x".repeat(MAX_NAME + 1)).unwrap_err();
+        assert!(matches!(e, ConsoleError::BadName(_)), "{e}");
+    }
+
+    #[test]
+    fn recv_fd_reports_eof_and_missing_fd() {
+        let (a, b) = pair(SockType::SeqPacket);
+        nix::sys::socket::send(a.as_raw_fd(), b"no fd", MsgFlags::empty()).unwrap();
+        let e = recv_fd(b.as_fd()).unwrap_err();
+        assert!(matches!(e, ConsoleError::FdCount(0)), "{e}");
+        drop(a);
+        let e = recv_fd(b.as_fd()).unwrap_err();
+        assert!(matches!(e, ConsoleError::Eof), "{e}");
+    }
+
+    #[test]
+    fn connect_console_socket_short_and_long_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let long_dir = dir.path().join("d".repeat(100));
+        std::fs::create_dir(&long_dir).unwrap();
+        // The listener binds the long path through an fd of its directory, too.
+        let dir_fd = std::fs::File::open(&long_dir).unwrap();
+        let long_bind = format!("/proc/self/fd/{}/console.sock", dir_fd.as_raw_fd());
+        let cases = [
+            (dir.path().join("c.sock"), dir.path().join("c.sock")),
+            (long_dir.join("console.sock"), PathBuf::from(long_bind)),
+        ];
+        assert!(cases[1].0.as_os_str().len() > SUN_PATH_MAX);
+        for (path, bind_path) in cases {
+            let listener = UnixListener::bind(&bind_path).unwrap();
+            let sock = connect_console_socket(&path).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            let (r, _w) = pipe().unwrap();
+            send_fd(sock.as_fd(), r.as_fd(), "/dev/pts/0").unwrap();
+            let (_fd, name) = recv_fd_named(server.as_fd()).unwrap();
+            assert_eq!(name, "/dev/pts/0");
+        }
+        let e = connect_console_socket(&dir.path().join("missing")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("--console-socket: connect "),
+            "{e}"
+        );
+    }
+
+    /// Run `f` in a forked child; its return value is the exit code. The child
+    /// only does raw syscalls (no printing: other test threads may hold locks).
+    fn in_child(f: impl FnOnce() -> i32) -> nix::unistd::Pid {
+        // SAFETY: the child runs `f` (syscalls and allocation, which glibc makes
+        // fork-safe) and leaves with _exit, never returning into the harness.
+        match unsafe { fork() }.unwrap() {
+            ForkResult::Child => {
+                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+                // SAFETY: _exit ends the forked child without running the harness.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => child,
+        }
+    }
+
+    fn exit_code(pid: nix::unistd::Pid) -> i32 {
+        match waitpid(pid, None).unwrap() {
+            WaitStatus::Exited(_, c) => c,
+            WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// A private mount namespace with a tmpfs /dev and a fresh devpts instance, as
+    /// the container's rootfs setup leaves it. Nothing leaks to the host.
+    fn private_dev() -> nix::Result<()> {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+        let none = None::<&str>;
+        mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)?;
+        mount(Some("tmpfs"), "/dev", Some("tmpfs"), MsFlags::empty(), none)?;
+        nix::unistd::mkdir("/dev/pts", Mode::from_bits_truncate(0o755))?;
+        let tty = nix::sys::stat::makedev(5, 0);
+        nix::sys::stat::mknod(
+            "/dev/tty",
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            tty,
+        )?;
+        let opts = "newinstance,ptmxmode=0666,mode=0620";
+        mount(
+            Some("devpts"),
+            "/dev/pts",
+            Some("devpts"),
+            MsFlags::empty(),
+            Some(opts),
+        )?;
+        Ok(())
+    }
+
+    const CHECKED_UID: u32 = 1234;
+
+    /// Inside the child after setup_console: stdio is the pty, it is the
+    /// controlling terminal, size and owner are right, /dev/console is the pty.
+    fn check_console_from_inside() -> Result<(), String> {
+        let st0 = fstat(0).map_err(|e| format!("fstat 0: {e}"))?;
+        for fd in 1..=2 {
+            let st = fstat(fd).map_err(|e| format!("fstat {fd}: {e}"))?;
+            if st.st_rdev != st0.st_rdev {
+                return Err(format!("fd {fd} is not the pty"));
+            }
+        }
+        if !nix::unistd::isatty(0).unwrap_or(false) {
+            return Err("stdin is not a tty".into());
+        }
+        let pgrp =
+            nix::unistd::tcgetpgrp(std::io::stdin()).map_err(|e| format!("tcgetpgrp: {e}"))?;
+        if pgrp != nix::unistd::getpgrp() || nix::unistd::getsid(None).ok() != Some(pgrp) {
+            return Err(format!("not the controlling tty's session/pgrp: {pgrp}"));
+        }
+        open("/dev/tty", OFlag::O_RDWR, Mode::empty()).map_err(|e| format!("/dev/tty: {e}"))?;
+        let ws = get_winsize(std::io::stdin().as_fd()).map_err(|e| format!("winsize: {e}"))?;
+        if (ws.ws_row, ws.ws_col) != (24, 80) {
+            return Err(format!("winsize {}x{}", ws.ws_row, ws.ws_col));
+        }
+        if st0.st_uid != CHECKED_UID || st0.st_gid != CHECKED_UID {
+            return Err(format!("owner {}:{}", st0.st_uid, st0.st_gid));
+        }
+        let console =
+            nix::sys::stat::lstat(CONSOLE_PATH).map_err(|e| format!("lstat console: {e}"))?;
+        if console.st_rdev != st0.st_rdev || console.st_mode & libc::S_IFMT != libc::S_IFCHR {
+            return Err("/dev/console is not the pty".into());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn setup_console_in_private_devpts() {
+        let (parent_sock, child_sock) = pair(SockType::SeqPacket);
+        let child = in_child(|| {
+            if private_dev().is_err() {
+                return 90;
+            }
+            // An attacker-planted symlink must be replaced, not followed.
+            if nix::unistd::symlinkat("/etc/hostname", None, CONSOLE_PATH).is_err() {
+                return 91;
+            }
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(24u64)
+                .width(80u64)
+                .build()
+                .unwrap();
+            let master = match setup_console(Some(&size), CHECKED_UID, CHECKED_UID) {
+                Ok(m) => m,
+                Err(_) => return 92,
+            };
+            let name = pty_name(master.as_fd()).unwrap();
+            if send_fd(child_sock.as_fd(), master.as_fd(), &name).is_err() {
+                return 93;
+            }
+            drop(master);
+            let report = match check_console_from_inside() {
+                Ok(()) => "ALL-OK\n".to_string(),
+                Err(e) => format!("FAIL {e}\n"),
+            };
+            let _ = nix::unistd::write(std::io::stdout(), report.as_bytes());
+            0
+        });
+        drop(child_sock);
+        let (master, name) = recv_fd_named(parent_sock.as_fd()).expect("master from child");
+        assert!(name.starts_with("/dev/pts/"), "{name}");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(Errno::EIO) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(Errno::EINTR) => {}
+                Err(e) => panic!("read master: {e}"),
+            }
+        }
+        assert_eq!(exit_code(child), 0);
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.contains("ALL-OK"), "child reported: {out}");
+    }
+
+    #[test]
+    fn setup_console_refuses_ptmx_not_on_devpts() {
+        let child = in_child(|| {
+            if private_dev().is_err() {
+                return 90;
+            }
+            // Hide the devpts instance; plant a symlink to a ptmx elsewhere.
+            let none = None::<&str>;
+            if mount(
+                Some("tmpfs"),
+                "/dev/pts",
+                Some("tmpfs"),
+                MsFlags::empty(),
+                none,
+            )
+            .is_err()
+            {
+                return 91;
+            }
+            if nix::unistd::symlinkat("/dev/ptmx", None, PTMX_PATH).is_err() {
+                return 92;
+            }
+            match setup_console(None, 0, 0) {
+                Err(ConsoleError::NotDevpts { .. }) => 0,
+                Err(_) => 93,
+                Ok(_) => 94,
+            }
+        });
+        assert_eq!(exit_code(child), 0);
+    }
+}
