@@ -348,3 +348,302 @@ fn wait_writable(fd: BorrowedFd) {
     let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
     let _ = poll(&mut fds, PollTimeout::NONE);
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every test forks a "husk" process that does what `husk run` does
+    //! (subreaper, all signals blocked, fork the container, `wait`) single-threaded,
+    //! and reports through its exit code. An alarm is the watchdog: SIGALRM gets
+    //! forwarded like any signal, so a hang shows up as 142 instead of blocking.
+    use super::*;
+    use nix::pty::openpty;
+    use nix::sys::signal::{kill, Signal};
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::{close, dup2, fork, getpid, pipe, ForkResult};
+    use std::time::{Duration, Instant};
+
+    const WATCHDOG_SECS: u32 = 10;
+
+    /// Fork; the child runs `f` and `_exit`s with its result. No printing in the
+    /// child: other harness threads may hold stdio locks at fork time.
+    fn in_child(f: impl FnOnce() -> i32) -> Pid {
+        // SAFETY: the child only makes syscalls and allocates (glibc keeps malloc
+        // usable after fork), then leaves with _exit.
+        match unsafe { fork() }.unwrap() {
+            ForkResult::Child => {
+                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+                // SAFETY: ends the forked child without returning into the harness.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => child,
+        }
+    }
+
+    fn exit_code(pid: Pid) -> i32 {
+        match waitpid(pid, None).unwrap() {
+            WaitStatus::Exited(_, c) => c,
+            WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// The container side: default dispositions, nothing blocked (as init does).
+    fn container(f: impl FnOnce() -> i32) -> Pid {
+        in_child(|| {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+            f()
+        })
+    }
+
+    /// The husk side: subreaper, every signal blocked, then `body`.
+    fn husk(body: impl FnOnce() -> i32) -> Pid {
+        in_child(|| {
+            // SAFETY: prctl/alarm take plain integers.
+            if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+                return 120;
+            }
+            if sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None).is_err() {
+                return 121;
+            }
+            // SAFETY: as above.
+            unsafe { libc::alarm(WATCHDOG_SECS) };
+            body()
+        })
+    }
+
+    fn code_of(r: Result<i32, ForegroundError>) -> i32 {
+        r.unwrap_or(200)
+    }
+
+    #[test]
+    fn exit_code_is_relayed() {
+        let h = husk(|| code_of(wait(container(|| 3), None)));
+        assert_eq!(exit_code(h), 3);
+    }
+
+    #[test]
+    fn killed_init_gives_128_plus_signal() {
+        let h = husk(|| {
+            let c = container(|| {
+                let _ = kill(getpid(), Signal::SIGKILL);
+                0
+            });
+            code_of(wait(c, None))
+        });
+        assert_eq!(exit_code(h), 137);
+    }
+
+    #[test]
+    fn signals_are_forwarded_to_init() {
+        let h = husk(|| {
+            let c = container(|| loop {
+                // SAFETY: pause has no arguments; SIGTERM ends the process.
+                unsafe { libc::pause() };
+            });
+            // Arrives at husk (blocked, so it waits in the signalfd), then init.
+            let _ = kill(getpid(), Signal::SIGTERM);
+            code_of(wait(c, None))
+        });
+        assert_eq!(exit_code(h), 143);
+    }
+
+    #[test]
+    fn external_signal_is_forwarded_while_waiting() {
+        let h = husk(|| {
+            let c = container(|| loop {
+                // SAFETY: as above.
+                unsafe { libc::pause() };
+            });
+            // Offset, so husk itself dying of SIGUSR1 cannot pass for success.
+            code_of(wait(c, None)) - 100
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        kill(h, Signal::SIGUSR1).unwrap();
+        assert_eq!(exit_code(h), 128 + libc::SIGUSR1 - 100);
+    }
+
+    #[test]
+    fn orphans_are_reaped_too() {
+        let h = husk(|| {
+            let c = container(|| {
+                // A child that exits at once and is never reaped by init: on
+                // init's exit it is re-parented to husk (the subreaper).
+                let _orphan = in_child(|| 9);
+                std::thread::sleep(Duration::from_millis(100));
+                5
+            });
+            let code = code_of(wait(c, None));
+            // SAFETY: waitpid with a null status pointer is allowed.
+            let left = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) };
+            if left == -1 && Errno::last() == Errno::ECHILD {
+                code
+            } else {
+                50
+            }
+        });
+        assert_eq!(exit_code(h), 5);
+    }
+
+    #[test]
+    fn not_a_child_is_an_error() {
+        let h = husk(|| match wait(Pid::from_raw(1), None) {
+            Err(ForegroundError::InitLost(_)) => 0,
+            _ => 1,
+        });
+        assert_eq!(exit_code(h), 0);
+    }
+
+    /// Container side of the relay tests: the pty slave becomes its terminal.
+    fn attach_tty(slave: &OwnedFd) {
+        let _ = nix::unistd::setsid();
+        for fd in 0..=2 {
+            let _ = dup2(slave.as_raw_fd(), fd);
+        }
+        // SAFETY: TIOCSCTTY takes an int argument.
+        unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+    }
+
+    fn say(s: &str) {
+        let _ = write(std::io::stdout(), s.as_bytes());
+    }
+
+    fn read_line() -> String {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        line.trim_end().to_string()
+    }
+
+    fn winsize_text() -> String {
+        match get_winsize(std::io::stdin().as_fd()) {
+            Ok(ws) => format!("ws={}x{}", ws.ws_row, ws.ws_col),
+            Err(e) => format!("ws-error {e}"),
+        }
+    }
+
+    /// Read `fd` until `want` shows up (or EOF, or the deadline); returns all read.
+    fn read_until(fd: BorrowedFd, want: &str, acc: &mut String) {
+        let deadline = Instant::now() + Duration::from_secs(WATCHDOG_SECS as u64);
+        let mut buf = [0u8; 4096];
+        while !acc.contains(want) && Instant::now() < deadline {
+            let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+            if poll(&mut fds, PollTimeout::from(100u16)).unwrap_or(0) == 0 {
+                continue;
+            }
+            match read(fd.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(Errno::EIO) => break,
+                Ok(n) => acc.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn relays_pipes_through_the_pty() {
+        let (in_r, in_w) = pipe().unwrap();
+        let (out_r, out_w) = pipe().unwrap();
+        let h = husk(|| {
+            dup2(in_r.as_raw_fd(), 0).unwrap();
+            dup2(out_w.as_raw_fd(), 1).unwrap();
+            for fd in [&in_r, &in_w, &out_r, &out_w] {
+                let _ = close(fd.as_raw_fd());
+            }
+            let size = libc::winsize {
+                ws_row: 30,
+                ws_col: 100,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            let pty = openpty(Some(&size), None).unwrap();
+            let c = container(|| {
+                attach_tty(&pty.slave);
+                let _ = close(pty.master.as_raw_fd());
+                say(&format!("hello {}\n", winsize_text()));
+                let line = read_line();
+                say(&format!("got:{line}\n"));
+                4
+            });
+            drop(pty.slave);
+            code_of(wait(c, Some(pty.master)))
+        });
+        drop(in_r);
+        drop(out_w);
+        write(&in_w, b"ping\n").unwrap();
+        drop(in_w); // stdin EOF: husk stops reading it, the container still runs
+        let mut out = String::new();
+        read_until(out_r.as_fd(), "\u{0}never", &mut out);
+        assert_eq!(exit_code(h), 4, "output: {out:?}");
+        // A pipe on stdin: the pty keeps its own size (nothing to copy from).
+        assert!(out.contains("hello ws=30x100"), "{out:?}");
+        assert!(out.contains("got:ping"), "{out:?}");
+    }
+
+    #[test]
+    fn tty_stdin_raw_mode_window_size_and_restore() {
+        // The user's terminal: husk's stdin is its slave side.
+        let outer = openpty(
+            Some(&libc::winsize {
+                ws_row: 40,
+                ws_col: 120,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            }),
+            None,
+        )
+        .unwrap();
+        let (out_r, out_w) = pipe().unwrap();
+        let h = husk(|| {
+            dup2(outer.slave.as_raw_fd(), 0).unwrap();
+            dup2(out_w.as_raw_fd(), 1).unwrap();
+            for fd in [&outer.master, &outer.slave, &out_r, &out_w] {
+                let _ = close(fd.as_raw_fd());
+            }
+            let before = tcgetattr(std::io::stdin()).unwrap();
+            let pty = openpty(None, None).unwrap();
+            let c = container(|| {
+                attach_tty(&pty.slave);
+                let _ = close(pty.master.as_raw_fd());
+                say(&format!("first {}\n", winsize_text()));
+                let _ = read_line();
+                say(&format!("second {}\n", winsize_text()));
+                let _ = read_line();
+                6
+            });
+            drop(pty.slave);
+            let code = code_of(wait(c, Some(pty.master)));
+            let after = tcgetattr(std::io::stdin()).unwrap();
+            let same = before.local_flags == after.local_flags
+                && before.input_flags == after.input_flags
+                && before.output_flags == after.output_flags;
+            if same {
+                code
+            } else {
+                60
+            }
+        });
+        drop(out_w);
+        let mut out = String::new();
+        read_until(out_r.as_fd(), "first ws=40x120", &mut out);
+        // Raw mode while relaying: no ICANON/ECHO on husk's terminal.
+        let raw = tcgetattr(outer.slave.as_fd()).unwrap();
+        use nix::sys::termios::LocalFlags;
+        assert!(!raw.local_flags.contains(LocalFlags::ICANON), "{out:?}");
+        assert!(!raw.local_flags.contains(LocalFlags::ECHO), "{out:?}");
+        // Resize the user's terminal, tell husk, then let the container look.
+        let bigger = libc::winsize {
+            ws_row: 50,
+            ws_col: 150,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        set_winsize(outer.master.as_fd(), &bigger).unwrap();
+        kill(h, Signal::SIGWINCH).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        write(&outer.master, b"x\r").unwrap();
+        read_until(out_r.as_fd(), "second ws=50x150", &mut out);
+        write(&outer.master, b"y\r").unwrap();
+        read_until(out_r.as_fd(), "\u{0}never", &mut out);
+        assert_eq!(exit_code(h), 6, "output: {out:?}");
+        assert!(out.contains("first ws=40x120"), "{out:?}");
+        assert!(out.contains("second ws=50x150"), "{out:?}");
+    }
+}
