@@ -379,11 +379,24 @@ mod tests {
         }
     }
 
+    /// The husk process's exit code; SIGKILLs it (and fails) after a deadline, so
+    /// a broken forwarder cannot hang the test run.
     fn exit_code(pid: Pid) -> i32 {
-        match waitpid(pid, None).unwrap() {
-            WaitStatus::Exited(_, c) => c,
-            WaitStatus::Signaled(_, s, _) => 128 + s as i32,
-            other => panic!("unexpected {other:?}"),
+        let deadline = Instant::now() + Duration::from_secs(2 * WATCHDOG_SECS as u64);
+        loop {
+            match waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).unwrap() {
+                WaitStatus::Exited(_, c) => return c,
+                WaitStatus::Signaled(_, s, _) => return 128 + s as i32,
+                WaitStatus::StillAlive if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                WaitStatus::StillAlive => {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    let _ = waitpid(pid, None);
+                    panic!("husk process {pid} did not finish in time");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
         }
     }
 
@@ -391,6 +404,9 @@ mod tests {
     fn container(f: impl FnOnce() -> i32) -> Pid {
         in_child(|| {
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+            // SAFETY: alarm takes a plain integer. Own watchdog: no leftover
+            // process even if husk is killed.
+            unsafe { libc::alarm(WATCHDOG_SECS + 5) };
             f()
         })
     }
@@ -575,6 +591,41 @@ mod tests {
         // A pipe on stdin: the pty keeps its own size (nothing to copy from).
         assert!(out.contains("hello ws=30x100"), "{out:?}");
         assert!(out.contains("got:ping"), "{out:?}");
+    }
+
+    #[test]
+    fn large_output_right_before_exit_arrives_complete() {
+        const LEN: usize = 256 * 1024;
+        let (out_r, out_w) = pipe().unwrap();
+        let h = husk(|| {
+            dup2(out_w.as_raw_fd(), 1).unwrap();
+            let _ = close(out_w.as_raw_fd());
+            let _ = close(out_r.as_raw_fd());
+            let pty = openpty(None, None).unwrap();
+            let c = container(|| {
+                attach_tty(&pty.slave);
+                let _ = close(pty.master.as_raw_fd());
+                // Far more than the pty buffers, then exit at once.
+                let mut data = vec![b'a'; LEN];
+                data.extend_from_slice(b"END");
+                let mut rest = &data[..];
+                while !rest.is_empty() {
+                    match write(std::io::stdout(), rest) {
+                        Ok(n) => rest = &rest[n..],
+                        Err(_) => return 1,
+                    }
+                }
+                0
+            });
+            drop(pty.slave);
+            code_of(wait(c, Some(pty.master)))
+        });
+        drop(out_w);
+        let mut out = String::new();
+        read_until(out_r.as_fd(), "\u{0}never", &mut out);
+        assert_eq!(exit_code(h), 0);
+        assert_eq!(out.len(), LEN + 3);
+        assert!(out.ends_with("aEND"));
     }
 
     #[test]
