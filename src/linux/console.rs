@@ -17,7 +17,7 @@ use nix::sys::socket::{
 };
 use nix::sys::stat::{fstat, Mode, SFlag};
 use nix::sys::statfs::{fstatfs, DEVPTS_SUPER_MAGIC, PROC_SUPER_MAGIC};
-use nix::unistd::{dup3, fchown, setsid, unlink, Gid, Uid};
+use nix::unistd::{dup3, fchown, getpid, getsid, setsid, unlink, Gid, Uid};
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -271,7 +271,7 @@ fn apply_console_size(
 
 /// New session, the peer on fds 0, 1 and 2, and the peer as controlling terminal.
 fn make_controlling_stdio(peer: BorrowedFd) -> Result<(), ConsoleError> {
-    setsid().map_err(sys("process.terminal", "setsid"))?;
+    new_session()?;
     for target in 0..=2 {
         retry(|| dup3(peer.as_raw_fd(), target, OFlag::empty())).map_err(sys(
             "process.terminal",
@@ -281,6 +281,16 @@ fn make_controlling_stdio(peer: BorrowedFd) -> Result<(), ConsoleError> {
     // SAFETY: TIOCSCTTY takes an int by value (0: do not steal from another session).
     unsafe { ioctl_tiocsctty(0, 0) }.map_err(sys("process.terminal", "TIOCSCTTY"))?;
     Ok(())
+}
+
+/// setsid(), accepting a caller that already made this process a session leader
+/// (EPERM then only means "already done").
+fn new_session() -> Result<(), ConsoleError> {
+    match setsid() {
+        Ok(_) => Ok(()),
+        Err(Errno::EPERM) if getsid(None).ok() == Some(getpid()) => Ok(()),
+        Err(e) => Err(sys("process.terminal", "setsid")(e)),
+    }
 }
 
 /// Bind-mount the peer onto /dev/console, through fd paths on both sides.
@@ -623,8 +633,20 @@ mod tests {
 
     #[test]
     fn setup_console_in_private_devpts() {
+        setup_console_case(false);
+    }
+
+    #[test]
+    fn setup_console_when_already_session_leader() {
+        setup_console_case(true);
+    }
+
+    fn setup_console_case(setsid_first: bool) {
         let (parent_sock, child_sock) = pair(SockType::SeqPacket);
         let child = in_child(|| {
+            if setsid_first && setsid().is_err() {
+                return 89;
+            }
             if private_dev().is_err() {
                 return 90;
             }
