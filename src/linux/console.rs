@@ -715,10 +715,23 @@ mod tests {
             if nix::unistd::symlinkat("/dev/ptmx", None, PTMX_PATH).is_err() {
                 return 92;
             }
+            if !matches!(
+                setup_console(None, 0, 0),
+                Err(ConsoleError::NotDevpts { .. })
+            ) {
+                return 93;
+            }
+            // A real ptmx device node, but not on devpts (the magic check).
+            let ptmx = nix::sys::stat::makedev(5, 2);
+            let mode = Mode::from_bits_truncate(0o666);
+            if unlink(PTMX_PATH).is_err()
+                || nix::sys::stat::mknod(PTMX_PATH, SFlag::S_IFCHR, mode, ptmx).is_err()
+            {
+                return 94;
+            }
             match setup_console(None, 0, 0) {
                 Err(ConsoleError::NotDevpts { .. }) => 0,
-                Err(_) => 93,
-                Ok(_) => 94,
+                _ => 95,
             }
         });
         assert_eq!(exit_code(child), 0);
