@@ -25,7 +25,9 @@ fn version_prints_the_three_lines_go_runc_parses() {
 #[test]
 fn every_command_has_help() {
     let rt = Runtime::from_env();
-    for cmd in ["create", "start", "state", "kill", "delete", "run", "list", "spec"] {
+    for cmd in [
+        "create", "start", "state", "kill", "delete", "run", "list", "spec",
+    ] {
         let out = rt.cmd(&[cmd, "--help"]);
         out.assert_ok();
         assert!(out.stdout.to_lowercase().contains("usage"), "{cmd}: {out}");
@@ -107,7 +109,11 @@ fn preserve_fds_passes_extra_fds_to_the_container() {
     }
     let out = cmd.stdin(Stdio::null()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("through-fd-3"), "{stdout}");
     let fds: Vec<&str> = stdout.lines().skip(1).collect();
     assert!(fds.contains(&"3"), "fd 3 kept: {fds:?}");
@@ -125,7 +131,10 @@ fn no_pivot_still_gives_the_container_its_root() {
     let out = rt.run_with(&id, &b, &["--no-pivot"]);
     out.assert_ok();
     assert!(out.stdout.contains("bin"), "{out}");
-    assert!(!out.stdout.contains("boot "), "host root not visible: {out}");
+    assert!(
+        !out.stdout.contains("boot "),
+        "host root not visible: {out}"
+    );
 }
 
 #[test]

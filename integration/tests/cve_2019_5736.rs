@@ -89,19 +89,23 @@ fn attack_through_container(bin: &Path, unsealed: bool) -> String {
     let b = rt.run_detached(&attacker);
 
     assert!(
-        poll::wait_until(T, || shared.join("ready").exists() || shared.join("result").exists()),
+        poll::wait_until(T, || shared.join("ready").exists()
+            || shared.join("result").exists()),
         "attacker never got ready"
     );
     if let Ok(r) = std::fs::read_to_string(shared.join("result")) {
         return r.trim().to_string();
     }
     rt.start(&a).assert_ok();
-    assert!(poll::wait_until(T, || std::fs::read_to_string(
-        format!("/proc/{a_pid}/cmdline")
-    )
+    assert!(poll::wait_until(T, || std::fs::read_to_string(format!(
+        "/proc/{a_pid}/cmdline"
+    ))
     .is_ok_and(|c| c.starts_with("sleep"))));
     std::fs::write(shared.join("go"), "").unwrap();
-    assert!(poll::wait_until(T, || shared.join("result").exists()), "no verdict");
+    assert!(
+        poll::wait_until(T, || shared.join("result").exists()),
+        "no verdict"
+    );
     drop(b);
     drop(victim_c);
     std::fs::read_to_string(shared.join("result"))
@@ -115,7 +119,10 @@ fn container_cannot_write_the_runtime_binary_during_create_and_start() {
     require_root!();
     let bin = BinaryCopy::new();
     let verdict = attack_through_container(&bin.path, false);
-    assert!(bin.unchanged(), "the host binary was modified (verdict {verdict})");
+    assert!(
+        bin.unchanged(),
+        "the host binary was modified (verdict {verdict})"
+    );
     assert_eq!(verdict, "BLOCKED");
 }
 
@@ -127,7 +134,10 @@ fn control_the_attack_works_on_an_unsealed_binary() {
     }
     let bin = BinaryCopy::new();
     let verdict = attack_through_container(&bin.path, true);
-    assert_eq!(verdict, "WROTE", "the attack did not work: the test proves nothing");
+    assert_eq!(
+        verdict, "WROTE",
+        "the attack did not work: the test proves nothing"
+    );
     assert!(!bin.unchanged());
 }
 
@@ -181,6 +191,9 @@ fn control_run_attack_works_on_an_unsealed_binary() {
         skip!("the unsealed control needs husk's debug-build HUSK_TEST_UNSEALED switch");
     }
     let bin = BinaryCopy::new();
-    assert!(attack_run_process(&bin.path, true), "the attack did not work");
+    assert!(
+        attack_run_process(&bin.path, true),
+        "the attack did not work"
+    );
     assert!(!bin.unchanged());
 }
