@@ -78,7 +78,10 @@ mod tests {
     #[test]
     fn names_round_trip() {
         assert_eq!(bit("CAP_KILL"), Some(5));
-        assert_eq!(mask(["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NOPE"]), 0x420);
+        assert_eq!(
+            mask(["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NOPE"]),
+            0x420
+        );
         assert_eq!(names(0x20), vec!["CAP_KILL"]);
     }
 }

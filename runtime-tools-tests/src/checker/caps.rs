@@ -20,10 +20,19 @@ pub fn check(cfg: &Value, host: &HostInfo, tap: &mut Tap) {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40);
-    let known = if last_cap >= 63 { u64::MAX } else { (1u64 << (last_cap + 1)) - 1 };
+    let known = if last_cap >= 63 {
+        u64::MAX
+    } else {
+        (1u64 << (last_cap + 1)) - 1
+    };
     let grantable = known & host.cap_bounding;
     let set = |k: &str| mask(super::strings(&c[k])) & grantable;
-    let (bnd, eff_cfg, inh, prm) = (set("bounding"), set("effective"), set("inheritable"), set("permitted"));
+    let (bnd, eff_cfg, inh, prm) = (
+        set("bounding"),
+        set("effective"),
+        set("inheritable"),
+        set("permitted"),
+    );
     let amb = set("ambient") & prm & inh;
     let _ = eff_cfg; // for uid 0 the kernel recomputes effective; otherwise ambient rules.
     let uid = cfg["process"]["user"]["uid"].as_u64().unwrap_or(0);

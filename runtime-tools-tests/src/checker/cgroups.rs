@@ -18,17 +18,29 @@ struct Limit {
 fn limits(r: &Value) -> Vec<Limit> {
     let mut out = Vec::new();
     if let Some(l) = r["memory"]["limit"].as_i64() {
-        let v = if l < 0 { "max".to_string() } else { l.to_string() };
+        let v = if l < 0 {
+            "max".to_string()
+        } else {
+            l.to_string()
+        };
         out.push(Limit {
             what: format!("memory.limit {l}"),
             v1: ("memory", "memory.limit_in_bytes"),
             v2: "memory.max",
-            want_v1: if l < 0 { "9223372036854771712".into() } else { l.to_string() },
+            want_v1: if l < 0 {
+                "9223372036854771712".into()
+            } else {
+                l.to_string()
+            },
             want_v2: v,
         });
     }
     if let Some(l) = r["pids"]["limit"].as_i64() {
-        let v = if l <= 0 { "max".to_string() } else { l.to_string() };
+        let v = if l <= 0 {
+            "max".to_string()
+        } else {
+            l.to_string()
+        };
         out.push(Limit {
             what: format!("pids.limit {l}"),
             v1: ("pids", "pids.max"),
@@ -38,7 +50,11 @@ fn limits(r: &Value) -> Vec<Limit> {
         });
     }
     if let Some(s) = r["cpu"]["shares"].as_u64() {
-        let weight = if s == 0 { 0 } else { 1 + ((s.max(2) - 2) * 9999) / 262142 };
+        let weight = if s == 0 {
+            0
+        } else {
+            1 + ((s.max(2) - 2) * 9999) / 262142
+        };
         out.push(Limit {
             what: format!("cpu.shares {s}"),
             v1: ("cpu", "cpu.shares"),
@@ -53,14 +69,28 @@ fn limits(r: &Value) -> Vec<Limit> {
             v1: ("cpu", "cpu.cfs_quota_us"),
             v2: "cpu.max",
             want_v1: q.to_string(),
-            want_v2: format!("{} {p}", if q < 0 { "max".to_string() } else { q.to_string() }),
+            want_v2: format!(
+                "{} {p}",
+                if q < 0 {
+                    "max".to_string()
+                } else {
+                    q.to_string()
+                }
+            ),
         });
         out.push(Limit {
             what: format!("cpu.period {p}"),
             v1: ("cpu", "cpu.cfs_period_us"),
             v2: "cpu.max",
             want_v1: p.to_string(),
-            want_v2: format!("{} {p}", if q < 0 { "max".to_string() } else { q.to_string() }),
+            want_v2: format!(
+                "{} {p}",
+                if q < 0 {
+                    "max".to_string()
+                } else {
+                    q.to_string()
+                }
+            ),
         });
     }
     out
@@ -75,9 +105,10 @@ pub fn check(cfg: &Value, tap: &mut Tap) {
     let table = mountinfo::read_self().unwrap_or_default();
     for l in wanted {
         let name = format!("cgroup {}", l.what);
-        let v1 = table.iter().rev().find(|m| {
-            m.fstype == "cgroup" && m.super_opts.iter().any(|o| o == l.v1.0)
-        });
+        let v1 = table
+            .iter()
+            .rev()
+            .find(|m| m.fstype == "cgroup" && m.super_opts.iter().any(|o| o == l.v1.0));
         let v2 = table.iter().rev().find(|m| m.fstype == "cgroup2");
         let (path, want) = match (v1, v2) {
             (Some(m), _) => (format!("{}/{}", m.mount_point, l.v1.1), l.want_v1),
@@ -88,7 +119,11 @@ pub fn check(cfg: &Value, tap: &mut Tap) {
             }
         };
         match std::fs::read_to_string(&path) {
-            Ok(got) => tap.check(got.trim() == want, name, format_args!("{path}: {} (want {want})", got.trim())),
+            Ok(got) => tap.check(
+                got.trim() == want,
+                name,
+                format_args!("{path}: {} (want {want})", got.trim()),
+            ),
             Err(e) => tap.skip(name, format_args!("{path}: {e}")),
         }
     }

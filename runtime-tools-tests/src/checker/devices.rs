@@ -30,7 +30,11 @@ pub fn check(cfg: &Value, tap: &mut Tap) {
         let name = format!("default device {path} is char {maj}:{min}");
         match std::fs::metadata(path) {
             Ok(st) => {
-                let got = (st.file_type().is_char_device(), major(st.rdev()), minor(st.rdev()));
+                let got = (
+                    st.file_type().is_char_device(),
+                    major(st.rdev()),
+                    minor(st.rdev()),
+                );
                 tap.eq(name, got, (true, maj, min));
             }
             Err(e) => tap.fail(name, e),
@@ -58,7 +62,11 @@ fn check_null_usable(tap: &mut Tap) {
         .write(true)
         .open("/dev/null")
         .and_then(|mut f| std::io::Write::write_all(&mut f, b"x"));
-    tap.check(r.is_ok(), "default device /dev/null is writable", format_args!("{r:?}"));
+    tap.check(
+        r.is_ok(),
+        "default device /dev/null is writable",
+        format_args!("{r:?}"),
+    );
 }
 
 fn check_ptmx(tap: &mut Tap) {
@@ -66,9 +74,16 @@ fn check_ptmx(tap: &mut Tap) {
     let link = std::fs::read_link("/dev/ptmx");
     if let Ok(l) = &link {
         let l = l.to_string_lossy();
-        return tap.check(l == "pts/ptmx" || l == "/dev/pts/ptmx", name, format_args!("symlink to {l}"));
+        return tap.check(
+            l == "pts/ptmx" || l == "/dev/pts/ptmx",
+            name,
+            format_args!("symlink to {l}"),
+        );
     }
-    match (std::fs::metadata("/dev/ptmx"), std::fs::metadata("/dev/pts/ptmx")) {
+    match (
+        std::fs::metadata("/dev/ptmx"),
+        std::fs::metadata("/dev/pts/ptmx"),
+    ) {
         (Ok(a), Ok(b)) => tap.check(
             (a.dev(), a.ino()) == (b.dev(), b.ino()),
             name,
@@ -98,7 +113,10 @@ fn check_device(d: &Value, tap: &mut Tap) {
         problems.push(format!("file type {ft:?} is not {kind}"));
     }
     if kind != "p" {
-        let want = (d["major"].as_u64().unwrap_or(0), d["minor"].as_u64().unwrap_or(0));
+        let want = (
+            d["major"].as_u64().unwrap_or(0),
+            d["minor"].as_u64().unwrap_or(0),
+        );
         let got = (major(st.rdev()), minor(st.rdev()));
         if got != want {
             problems.push(format!("major:minor {got:?}, want {want:?}"));
@@ -106,7 +124,11 @@ fn check_device(d: &Value, tap: &mut Tap) {
     }
     if let Some(mode) = d["fileMode"].as_u64() {
         if u64::from(st.mode() & 0o7777) != mode & 0o7777 {
-            problems.push(format!("mode {:o}, want {:o}", st.mode() & 0o7777, mode & 0o7777));
+            problems.push(format!(
+                "mode {:o}, want {:o}",
+                st.mode() & 0o7777,
+                mode & 0o7777
+            ));
         }
     }
     if let Some(uid) = d["uid"].as_u64() {

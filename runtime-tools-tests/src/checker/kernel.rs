@@ -67,7 +67,11 @@ fn check_seccomp(cfg: &Value, host: &HostInfo, tap: &mut Tap) {
         tap.eq("seccomp mode is filter", mode, "2");
         check_seccomp_rules(sc, tap);
     } else {
-        tap.eq("seccomp mode is the runtime's", mode, host.seccomp_mode.as_str());
+        tap.eq(
+            "seccomp mode is the runtime's",
+            mode,
+            host.seccomp_mode.as_str(),
+        );
     }
 }
 
@@ -112,7 +116,10 @@ fn check_time_offsets(cfg: &Value, tap: &mut Tap) {
     };
     let text = std::fs::read_to_string("/proc/self/timens_offsets").unwrap_or_default();
     for (clock, v) in offsets {
-        let want = (v["secs"].as_i64().unwrap_or(0), v["nanosecs"].as_i64().unwrap_or(0));
+        let want = (
+            v["secs"].as_i64().unwrap_or(0),
+            v["nanosecs"].as_i64().unwrap_or(0),
+        );
         let got = text.lines().find_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             (f.len() == 3 && f[0] == clock).then(|| {

@@ -20,7 +20,10 @@ pub fn check(cfg: &Value, host: &HostInfo, tap: &mut Tap) {
         if !host.apparmor {
             tap.skip(name, "AppArmor is not enabled on the host");
         } else {
-            let got = read_attr(&["/proc/self/attr/apparmor/current", "/proc/self/attr/current"]);
+            let got = read_attr(&[
+                "/proc/self/attr/apparmor/current",
+                "/proc/self/attr/current",
+            ]);
             let ok = got
                 .as_deref()
                 .is_some_and(|g| g == profile || g.starts_with(&format!("{profile} (")));

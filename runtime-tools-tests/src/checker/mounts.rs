@@ -40,7 +40,15 @@ fn check_one(m: &Value, table: &[Mount], host: &HostInfo, tap: &mut Tap) {
     let dest = if dest.is_empty() { "/".into() } else { dest };
     let fstype = m["type"].as_str().unwrap_or("");
     let opts = super::strings(&m["options"]);
-    let name = format!("mount {dest} ({})", [fstype].into_iter().chain(opts.iter().copied()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(","));
+    let name = format!(
+        "mount {dest} ({})",
+        [fstype]
+            .into_iter()
+            .chain(opts.iter().copied())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let bind = fstype == "bind" || opts.iter().any(|o| *o == "bind" || *o == "rbind");
     let mut problems = Vec::new();
     let targets: Vec<&Mount> = if fstype == "cgroup" || fstype == "cgroup2" {
@@ -58,9 +66,13 @@ fn check_one(m: &Value, table: &[Mount], host: &HostInfo, tap: &mut Tap) {
     };
     if bind {
         match (host.bind_sources.get(&dest), std::fs::metadata(&dest)) {
-            (Some(&(dev, ino)), Ok(st)) if (st.dev(), st.ino()) != (dev, ino) => problems.push(
-                format!("{dest} is not the bind source (dev/ino {}/{} vs {dev}/{ino})", st.dev(), st.ino()),
-            ),
+            (Some(&(dev, ino)), Ok(st)) if (st.dev(), st.ino()) != (dev, ino) => {
+                problems.push(format!(
+                    "{dest} is not the bind source (dev/ino {}/{} vs {dev}/{ino})",
+                    st.dev(),
+                    st.ino()
+                ))
+            }
             (_, Err(e)) => problems.push(format!("stat {dest}: {e}")),
             _ => {}
         }
@@ -90,7 +102,10 @@ fn option_problems(opts: &[&str], t: &Mount) -> Vec<String> {
     };
     let want_no_flag = |p: &mut Vec<String>, flag: &str| {
         if t.has_vfs(flag) {
-            p.push(format!("{at}: unexpected {flag} in {}", t.vfs_opts.join(",")));
+            p.push(format!(
+                "{at}: unexpected {flag} in {}",
+                t.vfs_opts.join(",")
+            ));
         }
     };
     if !opts.contains(&"ro") {
@@ -136,7 +151,10 @@ fn propagation_problems(want: &str, t: &Mount) -> Vec<String> {
     if ok {
         Vec::new()
     } else {
-        vec![format!("{}: propagation '{got}' is not {want}", t.mount_point)]
+        vec![format!(
+            "{}: propagation '{got}' is not {want}",
+            t.mount_point
+        )]
     }
 }
 
@@ -187,7 +205,10 @@ fn data_problem(key: &str, val: &str, t: &Mount) -> Option<String> {
 fn to_host_id(map_file: &str, id: u64) -> u64 {
     let text = std::fs::read_to_string(map_file).unwrap_or_default();
     for line in text.lines() {
-        let f: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
         if f.len() == 3 && id >= f[0] && id - f[0] < f[2] {
             return f[1] + (id - f[0]);
         }
@@ -205,7 +226,18 @@ mod tests {
             "1 0 0:1 / /dev/pts rw,nosuid,noexec - devpts devpts rw,gid=5,mode=620,ptmxmode=666",
         )
         .unwrap();
-        assert!(option_problems(&["nosuid", "noexec", "ptmxmode=0666", "mode=0620", "gid=5", "newinstance"], &t).is_empty());
+        assert!(option_problems(
+            &[
+                "nosuid",
+                "noexec",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+                "newinstance"
+            ],
+            &t
+        )
+        .is_empty());
         assert_eq!(option_problems(&["nodev"], &t).len(), 1);
         let s = mountinfo::parse_line("1 0 0:1 / /x rw - tmpfs t rw,size=1024k").unwrap();
         assert!(data_problem("size", "1m", &s).is_none());

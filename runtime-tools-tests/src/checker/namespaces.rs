@@ -8,7 +8,10 @@ use serde_json::Value;
 
 /// Checks `linux.namespaces`, `linux.uidMappings` and `linux.gidMappings`.
 pub fn check(cfg: &Value, host: &HostInfo, tap: &mut Tap) {
-    let listed = cfg["linux"]["namespaces"].as_array().cloned().unwrap_or_default();
+    let listed = cfg["linux"]["namespaces"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for (ctype, file) in NAMESPACES {
         let name = format!("namespace {ctype}");
         let own = match ns_inode(format!("/proc/self/ns/{file}")) {
@@ -19,7 +22,9 @@ pub fn check(cfg: &Value, host: &HostInfo, tap: &mut Tap) {
             }
         };
         let entry = listed.iter().find(|n| n["type"] == ctype);
-        let path = entry.and_then(|e| e["path"].as_str()).filter(|p| !p.is_empty());
+        let path = entry
+            .and_then(|e| e["path"].as_str())
+            .filter(|p| !p.is_empty());
         match (entry, path) {
             (Some(_), Some(p)) => match host.joined_ns.get(ctype) {
                 Some(want) => tap.check(
@@ -82,7 +87,10 @@ fn check_map(want: &Value, file: &str, tap: &mut Tap) {
     let mut got: Vec<[u64; 3]> = text
         .lines()
         .filter_map(|l| {
-            let v: Vec<u64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            let v: Vec<u64> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
             (v.len() == 3).then(|| [v[0], v[1], v[2]])
         })
         .collect();

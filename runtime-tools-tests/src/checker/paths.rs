@@ -31,7 +31,10 @@ pub fn check(cfg: &Value, tap: &mut Tap) {
     match mountinfo::at(&table, "/") {
         Some(m) => tap.check(
             m.has_vfs("ro") == want_ro,
-            format!("root is {}", if want_ro { "read-only" } else { "read-write" }),
+            format!(
+                "root is {}",
+                if want_ro { "read-only" } else { "read-write" }
+            ),
             format_args!("/ mounted {}", m.vfs_opts.join(",")),
         ),
         None => tap.fail("root mount", "no mount at /"),

@@ -31,7 +31,11 @@ pub fn check(cfg: &Value, tap: &mut Tap) {
     let p = &cfg["process"];
     if let Some(cwd) = p["cwd"].as_str() {
         let got = std::env::current_dir().map(|d| d.to_string_lossy().into_owned());
-        tap.check(got.as_deref().ok() == Some(cwd), format!("cwd {cwd}"), format_args!("{got:?}"));
+        tap.check(
+            got.as_deref().ok() == Some(cwd),
+            format!("cwd {cwd}"),
+            format_args!("{got:?}"),
+        );
     }
     check_env(p, tap);
     let status = procfs::status("self").unwrap_or_default();
@@ -71,15 +75,27 @@ fn check_env(p: &Value, tap: &mut Tap) {
 fn ids(status: &std::collections::BTreeMap<String, String>, key: &str) -> Vec<u64> {
     status
         .get(key)
-        .map(|v| v.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn check_user(u: &Value, status: &std::collections::BTreeMap<String, String>, tap: &mut Tap) {
     let uid = u["uid"].as_u64().unwrap_or(0);
     let gid = u["gid"].as_u64().unwrap_or(0);
-    tap.eq(format!("uid {uid} (real, effective, saved, fs)"), ids(status, "Uid"), vec![uid; 4]);
-    tap.eq(format!("gid {gid} (real, effective, saved, fs)"), ids(status, "Gid"), vec![gid; 4]);
+    tap.eq(
+        format!("uid {uid} (real, effective, saved, fs)"),
+        ids(status, "Uid"),
+        vec![uid; 4],
+    );
+    tap.eq(
+        format!("gid {gid} (real, effective, saved, fs)"),
+        ids(status, "Gid"),
+        vec![gid; 4],
+    );
     let want: BTreeSet<u64> = u["additionalGids"]
         .as_array()
         .into_iter()
@@ -94,7 +110,9 @@ fn check_user(u: &Value, status: &std::collections::BTreeMap<String, String>, ta
         format_args!("groups {got:?}"),
     );
     if let Some(umask) = u["umask"].as_u64() {
-        let got = status.get("Umask").and_then(|v| u64::from_str_radix(v, 8).ok());
+        let got = status
+            .get("Umask")
+            .and_then(|v| u64::from_str_radix(v, 8).ok());
         tap.eq(format!("umask {umask:o}"), got, Some(umask));
     }
 }
@@ -117,7 +135,10 @@ fn check_rlimits(p: &Value, tap: &mut Tap) {
             tap.fail(name, std::io::Error::last_os_error());
             continue;
         }
-        let want = (r["soft"].as_u64().unwrap_or(0), r["hard"].as_u64().unwrap_or(0));
+        let want = (
+            r["soft"].as_u64().unwrap_or(0),
+            r["hard"].as_u64().unwrap_or(0),
+        );
         tap.eq(name, (got.rlim_cur, got.rlim_max), want);
     }
 }

@@ -36,7 +36,12 @@ fn mkdir_mode(p: &Path, mode: u32) -> std::io::Result<()> {
 
 impl Bundle {
     /// Makes `dir` with a rootfs (busybox and checker hard-linked from `template`).
-    pub fn create(id: String, dir: PathBuf, template: &Path, config: Value) -> std::io::Result<Self> {
+    pub fn create(
+        id: String,
+        dir: PathBuf,
+        template: &Path,
+        config: Value,
+    ) -> std::io::Result<Self> {
         let rootfs = dir.join("rootfs");
         mkdir_mode(&dir, 0o755)?;
         for d in ["bin", "proc", "sys", "dev", "etc", "mnt", "rtt"] {
@@ -80,7 +85,9 @@ impl Bundle {
     /// Writes `config.json`, and `/rtt/config.json` + `/rtt/host.json` in the rootfs.
     pub fn write(&self, host: &HostInfo) -> Result<(), String> {
         let text = serde_json::to_string_pretty(&self.config).map_err(|e| e.to_string())?;
-        let w = |p: PathBuf, t: &str| std::fs::write(&p, t).map_err(|e| format!("{}: {e}", p.display()));
+        let w = |p: PathBuf, t: &str| {
+            std::fs::write(&p, t).map_err(|e| format!("{}: {e}", p.display()))
+        };
         w(self.dir.join("config.json"), &text)?;
         let rtt = self.rootfs().join("rtt");
         if rtt.is_dir() {

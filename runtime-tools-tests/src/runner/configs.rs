@@ -65,12 +65,18 @@ fn bind_dir(b: &Bundle, name: &str) -> Result<(), String> {
 pub fn tests() -> Vec<Test> {
     let mut t = vec![
         cfg_test("config-default", |_| {}),
-        cfg_test("config-hostname", |c| c["hostname"] = json!("rtt-custom-host")),
-        cfg_test("config-domainname", |c| c["domainname"] = json!("rtt.example")),
+        cfg_test("config-hostname", |c| {
+            c["hostname"] = json!("rtt-custom-host")
+        }),
+        cfg_test("config-domainname", |c| {
+            c["domainname"] = json!("rtt.example")
+        }),
         cfg_test("config-user-uid-gid-groups", |c| {
             c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [1001, 1002]})
         }),
-        cfg_test("config-user-umask", |c| c["process"]["user"]["umask"] = json!(0o027)),
+        cfg_test("config-user-umask", |c| {
+            c["process"]["user"]["umask"] = json!(0o027)
+        }),
         cfg_test("config-user-nonroot-ambient-caps", |c| {
             c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
             let set = ["CAP_KILL", "CAP_NET_BIND_SERVICE"];
@@ -91,13 +97,26 @@ pub fn tests() -> Vec<Test> {
                 {"type": "RLIMIT_CPU", "soft": 100, "hard": 200},
             ])
         }),
-        cfg_test("config-caps-reduced", |c| caps(c, &["CAP_CHOWN", "CAP_KILL"], &[], &[])),
+        cfg_test("config-caps-reduced", |c| {
+            caps(c, &["CAP_CHOWN", "CAP_KILL"], &[], &[])
+        }),
         cfg_test("config-caps-none", |c| caps(c, &[], &[], &[])),
         cfg_test("config-caps-docker-default", |c| {
             let set = [
-                "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-                "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-                "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+                "CAP_CHOWN",
+                "CAP_DAC_OVERRIDE",
+                "CAP_FSETID",
+                "CAP_FOWNER",
+                "CAP_MKNOD",
+                "CAP_NET_RAW",
+                "CAP_SETGID",
+                "CAP_SETUID",
+                "CAP_SETFCAP",
+                "CAP_SETPCAP",
+                "CAP_NET_BIND_SERVICE",
+                "CAP_SYS_CHROOT",
+                "CAP_KILL",
+                "CAP_AUDIT_WRITE",
             ];
             caps(c, &set, &[], &[]);
         }),
@@ -105,47 +124,79 @@ pub fn tests() -> Vec<Test> {
             caps(c, &["CAP_KILL", "CAP_CHOWN"], &["CAP_CHOWN"], &[]);
             c["process"]["noNewPrivileges"] = json!(false);
         }),
-        cfg_test("config-nnp-false", |c| c["process"]["noNewPrivileges"] = json!(false)),
-        cfg_test("config-oom-score-adj", |c| c["process"]["oomScoreAdj"] = json!(500)),
-        cfg_test("config-sysctl", |c| {
-            c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1"})
+        cfg_test("config-nnp-false", |c| {
+            c["process"]["noNewPrivileges"] = json!(false)
         }),
+        cfg_test("config-oom-score-adj", |c| {
+            c["process"]["oomScoreAdj"] = json!(500)
+        }),
+        cfg_test(
+            "config-sysctl",
+            |c| {
+                c["linux"]["sysctl"] =
+                    json!({"net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1"})
+            },
+        ),
         cfg_test("config-mount-tmpfs-options", |c| {
-            spec::add_mount(c, json!({"destination": "/mnt/tmpfs", "type": "tmpfs", "source": "tmpfs",
-                "options": ["nosuid", "nodev", "noexec", "mode=700", "size=1m"]}))
+            spec::add_mount(
+                c,
+                json!({"destination": "/mnt/tmpfs", "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid", "nodev", "noexec", "mode=700", "size=1m"]}),
+            )
         }),
         cfg_test("config-mount-tmpfs-ro-noatime", |c| {
-            spec::add_mount(c, json!({"destination": "/mnt/tmpfs", "type": "tmpfs", "source": "tmpfs",
-                "options": ["ro", "noatime", "mode=755"]}))
+            spec::add_mount(
+                c,
+                json!({"destination": "/mnt/tmpfs", "type": "tmpfs", "source": "tmpfs",
+                "options": ["ro", "noatime", "mode=755"]}),
+            )
         }),
         cfg_test("config-mount-relative-destination", |c| {
-            spec::add_mount(c, json!({"destination": "mnt/relative", "type": "tmpfs", "source": "tmpfs",
-                "options": ["nosuid"]}))
+            spec::add_mount(
+                c,
+                json!({"destination": "mnt/relative", "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid"]}),
+            )
         }),
         ctx_test("config-mount-bind-ro", |_, b| {
             bind_dir(b, "bindsrc")?;
-            spec::add_mount(&mut b.config, json!({"destination": "/mnt/bind", "type": "bind",
-                "source": "bindsrc", "options": ["rbind", "ro", "nosuid", "nodev"]}));
+            spec::add_mount(
+                &mut b.config,
+                json!({"destination": "/mnt/bind", "type": "bind",
+                "source": "bindsrc", "options": ["rbind", "ro", "nosuid", "nodev"]}),
+            );
             Ok(())
         }),
         ctx_test("config-mount-bind-file", |_, b| {
             std::fs::write(b.dir.join("bindfile"), "file\n").map_err(|e| e.to_string())?;
             let src = b.dir.join("bindfile");
-            spec::add_mount(&mut b.config, json!({"destination": "/rtt/bound-file", "type": "none",
-                "source": src, "options": ["bind", "rw"]}));
+            spec::add_mount(
+                &mut b.config,
+                json!({"destination": "/rtt/bound-file", "type": "none",
+                "source": src, "options": ["bind", "rw"]}),
+            );
             Ok(())
         }),
     ];
     for prop in ["rshared", "rslave", "rprivate", "runbindable"] {
-        t.push(ctx_test(format!("config-mount-bind-{prop}"), move |_, b| {
-            bind_dir(b, "bindsrc")?;
-            spec::add_mount(&mut b.config, json!({"destination": "/mnt/bind", "type": "bind",
-                "source": "bindsrc", "options": ["rbind", prop]}));
-            Ok(())
-        }));
+        t.push(ctx_test(
+            format!("config-mount-bind-{prop}"),
+            move |_, b| {
+                bind_dir(b, "bindsrc")?;
+                spec::add_mount(
+                    &mut b.config,
+                    json!({"destination": "/mnt/bind", "type": "bind",
+                "source": "bindsrc", "options": ["rbind", prop]}),
+                );
+                Ok(())
+            },
+        ));
     }
     for prop in ["shared", "slave", "private", "unbindable"] {
-        t.push(cfg_test(format!("config-rootfs-propagation-{prop}"), move |c| c["linux"]["rootfsPropagation"] = json!(prop)));
+        t.push(cfg_test(
+            format!("config-rootfs-propagation-{prop}"),
+            move |c| c["linux"]["rootfsPropagation"] = json!(prop),
+        ));
     }
     t.extend([
         cfg_test("config-devices", |c| {
@@ -187,7 +238,9 @@ pub fn tests() -> Vec<Test> {
         cfg_test("config-ns-mount-only", |c| only_namespaces(c, &[])),
     ]);
     for ns in ["pid", "network", "ipc", "uts", "cgroup"] {
-        t.push(cfg_test(format!("config-ns-{ns}"), move |c| only_namespaces(c, &[ns])));
+        t.push(cfg_test(format!("config-ns-{ns}"), move |c| {
+            only_namespaces(c, &[ns])
+        }));
     }
     t.extend([
         cfg_test("config-ns-time", |c| spec::set_namespace(c, "time", None)),

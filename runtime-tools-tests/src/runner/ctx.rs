@@ -25,8 +25,16 @@ pub struct Ctx {
 
 impl Ctx {
     /// Makes the work directory (`/tmp/rtt-<runtime>-<pid>`) with the runtime's root.
-    pub fn new(runtime: PathBuf, checker: &Path, verbose: bool, keep: bool) -> Result<Self, String> {
-        let name = runtime.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    pub fn new(
+        runtime: PathBuf,
+        checker: &Path,
+        verbose: bool,
+        keep: bool,
+    ) -> Result<Self, String> {
+        let name = runtime
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let workdir = std::env::temp_dir().join(format!("rtt-{name}-{}", std::process::id()));
         let template = workdir.join("template");
         let io = |e: std::io::Error| format!("{}: {e}", workdir.display());
@@ -37,7 +45,8 @@ impl Ctx {
         std::fs::set_permissions(&workdir, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
         std::fs::copy("/bin/busybox", template.join("busybox"))
             .map_err(|e| format!("/bin/busybox (install busybox-static): {e}"))?;
-        std::fs::copy(checker, template.join("checker")).map_err(|e| format!("{}: {e}", checker.display()))?;
+        std::fs::copy(checker, template.join("checker"))
+            .map_err(|e| format!("{}: {e}", checker.display()))?;
         let rt = Runtime::new(runtime, workdir.join("root"), workdir.join("logs"));
         Ok(Ctx {
             rt,
@@ -59,7 +68,8 @@ impl Ctx {
         let dir = self.workdir.join(format!("{}-{name}", self.seq));
         self.made.push((dir.clone(), id.clone()));
         let cfg = spec::base(&id);
-        Bundle::create(id, dir.clone(), &self.template, cfg).map_err(|e| format!("bundle {}: {e}", dir.display()))
+        Bundle::create(id, dir.clone(), &self.template, cfg)
+            .map_err(|e| format!("bundle {}: {e}", dir.display()))
     }
 
     /// Keeps a namespace holder alive until the end of the current test.
@@ -77,7 +87,14 @@ impl Ctx {
             }
             let found = leaks::find(&dir, &id);
             if !found.is_empty() {
-                notes.push(format!("cleanup of {id}: {}", found.iter().map(|l| l.to_string()).collect::<Vec<_>>().join("; ")));
+                notes.push(format!(
+                    "cleanup of {id}: {}",
+                    found
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
                 leaks::clean(&found);
             }
             if !self.keep {

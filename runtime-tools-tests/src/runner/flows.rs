@@ -14,7 +14,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// Checks the fields runtime.md requires of `state` output.
 pub fn check_state(s: &Value, b: &Bundle, status: &str) -> Result<(), String> {
     let mut problems = Vec::new();
-    if !s["ociVersion"].as_str().is_some_and(|v| !v.is_empty()) {
+    if s["ociVersion"].as_str().is_none_or(str::is_empty) {
         problems.push("ociVersion missing".to_string());
     }
     if s["id"] != b.id.as_str() {
@@ -31,7 +31,11 @@ pub fn check_state(s: &Value, b: &Bundle, status: &str) -> Result<(), String> {
     }
     let bundle = b.dir.canonicalize().unwrap_or(b.dir.clone());
     if s["bundle"].as_str().map(std::path::Path::new) != Some(bundle.as_path()) {
-        problems.push(format!("bundle {} is not {}", s["bundle"], bundle.display()));
+        problems.push(format!(
+            "bundle {} is not {}",
+            s["bundle"],
+            bundle.display()
+        ));
     }
     if problems.is_empty() {
         Ok(())

@@ -69,7 +69,8 @@ impl NsHolder {
                 }
             }
             // Ready once the script has done its setup and exec'd /bin/sleep.
-            let comm = std::fs::read_to_string(format!("/proc/{}/comm", holder.pid)).unwrap_or_default();
+            let comm =
+                std::fs::read_to_string(format!("/proc/{}/comm", holder.pid)).unwrap_or_default();
             if comm.trim() == "sleep" {
                 return Ok(holder);
             }

@@ -31,7 +31,11 @@ fn process_belongs(pid: u32, bundle: &str, id: &str) -> bool {
         }
     }
     if let Ok(cg) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) {
-        if cg.lines().any(|l| l.rsplit(':').next().is_some_and(|p| p.split('/').any(|c| c == id))) {
+        if cg.lines().any(|l| {
+            l.rsplit(':')
+                .next()
+                .is_some_and(|p| p.split('/').any(|c| c == id))
+        }) {
             return true;
         }
     }

@@ -31,7 +31,10 @@ pub fn husk() -> Result<PathBuf, String> {
 /// The static checker: next to the runner's target dir, else built now with cargo.
 pub fn checker() -> Result<PathBuf, String> {
     let mut dirs = vec![target_dir()];
-    if let Some(d) = std::env::current_exe().ok().and_then(|e| Some(e.parent()?.parent()?.to_path_buf())) {
+    if let Some(d) = std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.parent()?.to_path_buf()))
+    {
         dirs.insert(0, d);
     }
     for d in &dirs {
@@ -41,14 +44,25 @@ pub fn checker() -> Result<PathBuf, String> {
         }
     }
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-p", "runtime-tools-tests", "--bin", "rtt-checker", "--target", CHECKER_TARGET])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "runtime-tools-tests",
+            "--bin",
+            "rtt-checker",
+            "--target",
+            CHECKER_TARGET,
+        ])
         .arg("--manifest-path")
         .arg(Path::new(MANIFEST_DIR).join("Cargo.toml"))
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .env("CARGO_TARGET_DIR", &dirs[dirs.len() - 1])
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
-    let p = dirs[dirs.len() - 1].join(CHECKER_TARGET).join("release/rtt-checker");
+    let p = dirs[dirs.len() - 1]
+        .join(CHECKER_TARGET)
+        .join("release/rtt-checker");
     if status.success() && p.is_file() {
         Ok(p)
     } else {
@@ -59,12 +73,19 @@ pub fn checker() -> Result<PathBuf, String> {
 /// Fails unless `path` is an ELF file without an interpreter (statically linked).
 pub fn ensure_static(path: &Path) -> Result<(), String> {
     let b = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let u16_at = |o: usize| b.get(o..o + 2).map(|s| u16::from_le_bytes([s[0], s[1]]) as usize);
-    let u64_at = |o: usize| b.get(o..o + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap()) as usize);
+    let u16_at = |o: usize| {
+        b.get(o..o + 2)
+            .map(|s| u16::from_le_bytes([s[0], s[1]]) as usize)
+    };
+    let u64_at = |o: usize| {
+        b.get(o..o + 8)
+            .map(|s| u64::from_le_bytes(s.try_into().unwrap()) as usize)
+    };
     if b.get(..4) != Some(b"\x7fELF") || b.get(4) != Some(&2) {
         return Err(format!("{} is not a 64-bit ELF file", path.display()));
     }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else {
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
         return Err(format!("{}: truncated ELF header", path.display()));
     };
     for i in 0..phnum {

@@ -11,8 +11,8 @@ mod host;
 mod leaks;
 mod lifecycle;
 mod locate;
-mod skiplist;
 mod runtime;
+mod skiplist;
 mod spec;
 
 pub use ctx::Ctx;
@@ -20,10 +20,13 @@ pub use ctx::Ctx;
 use std::io::Write;
 use std::path::PathBuf;
 
-/// A named test; `Err` carries the explanation of a failure.
+/// The body of a test; `Err` carries the explanation of a failure.
+pub type TestFn = Box<dyn Fn(&mut Ctx) -> Result<(), String>>;
+
+/// A named test.
 pub struct Test {
     pub name: String,
-    pub run: Box<dyn Fn(&mut Ctx) -> Result<(), String>>,
+    pub run: TestFn,
 }
 
 impl Test {
@@ -76,7 +79,11 @@ fn parse_args() -> Result<Options, String> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut value = || args.next().map(PathBuf::from).ok_or(format!("{a} needs a value"));
+        let mut value = || {
+            args.next()
+                .map(PathBuf::from)
+                .ok_or(format!("{a} needs a value"))
+        };
         match a.as_str() {
             "--runtime" => o.runtime = Some(value()?),
             "--checker" => o.checker = Some(value()?),
@@ -135,7 +142,11 @@ fn run(opts: &Options, tests: &[Test]) -> Result<i32, String> {
         .clone()
         .unwrap_or_else(|| locate::skip_file(&ctx.rt.name()));
     let skips = skiplist::load(&skip_path)?;
-    println!("# runtime {} (skip list {})", ctx.rt.bin.display(), skip_path.display());
+    println!(
+        "# runtime {} (skip list {})",
+        ctx.rt.bin.display(),
+        skip_path.display()
+    );
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let mut results = String::new();
     for (i, t) in tests.iter().enumerate() {
@@ -168,7 +179,11 @@ fn run(opts: &Options, tests: &[Test]) -> Result<i32, String> {
         for l in notes {
             println!("# {l}");
         }
-        results.push_str(&format!("{}\t{status}\t{}\n", t.name, detail.replace('\t', " ")));
+        results.push_str(&format!(
+            "{}\t{status}\t{}\n",
+            t.name,
+            detail.replace('\t', " ")
+        ));
         let _ = std::io::stdout().flush();
     }
     ctx.shutdown();

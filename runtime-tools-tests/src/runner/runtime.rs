@@ -100,7 +100,10 @@ impl Runtime {
                 return Ok(s);
             }
             if start.elapsed() > timeout {
-                return Err(format!("{id} still {} after {timeout:?}, want {want}", s["status"]));
+                return Err(format!(
+                    "{id} still {} after {timeout:?}, want {want}",
+                    s["status"]
+                ));
             }
             std::thread::sleep(Duration::from_millis(10));
         }

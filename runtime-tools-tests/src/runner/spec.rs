@@ -93,13 +93,6 @@ pub fn set_namespace(cfg: &mut Value, ty: &str, path: Option<&str>) {
     }
 }
 
-/// Removes the mount at `destination`.
-pub fn drop_mount(cfg: &mut Value, destination: &str) {
-    if let Some(m) = cfg["mounts"].as_array_mut() {
-        m.retain(|m| m["destination"] != destination);
-    }
-}
-
 /// Appends a mount.
 pub fn add_mount(cfg: &mut Value, mount: Value) {
     if let Some(m) = cfg["mounts"].as_array_mut() {
