@@ -27,14 +27,9 @@ pub fn check(cfg: &Value, host: &HostInfo, tap: &mut Tap) {
     };
     let grantable = known & host.cap_bounding;
     let set = |k: &str| mask(super::strings(&c[k])) & grantable;
-    let (bnd, eff_cfg, inh, prm) = (
-        set("bounding"),
-        set("effective"),
-        set("inheritable"),
-        set("permitted"),
-    );
+    // `effective` does not survive execve: uid 0 gets permitted, others ambient.
+    let (bnd, inh, prm) = (set("bounding"), set("inheritable"), set("permitted"));
     let amb = set("ambient") & prm & inh;
-    let _ = eff_cfg; // for uid 0 the kernel recomputes effective; otherwise ambient rules.
     let uid = cfg["process"]["user"]["uid"].as_u64().unwrap_or(0);
     let nnp = cfg["process"]["noNewPrivileges"].as_bool().unwrap_or(false);
     let mut p = if uid == 0 { bnd | inh } else { 0 };

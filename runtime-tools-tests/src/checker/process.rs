@@ -1,4 +1,4 @@
-//! Process attributes: cwd, env, user (uid, gid, additionalGids, umask), rlimits,
+//! Process attributes: cwd, args, env, user (uid, gid, additionalGids, umask), rlimits,
 //! noNewPrivileges and oomScoreAdj.
 
 use crate::procfs;
@@ -36,6 +36,11 @@ pub fn check(cfg: &Value, tap: &mut Tap) {
             format!("cwd {cwd}"),
             format_args!("{got:?}"),
         );
+    }
+    let want: Vec<&str> = super::strings(&p["args"]);
+    if !want.is_empty() {
+        let got: Vec<String> = std::env::args().collect();
+        tap.eq("args", got.iter().map(String::as_str).collect(), want);
     }
     check_env(p, tap);
     let status = procfs::status("self").unwrap_or_default();

@@ -49,7 +49,12 @@ fn cgroup_candidates(id: &str) -> Vec<PathBuf> {
     let table = mountinfo::read_self().unwrap_or_default();
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let mut out = Vec::new();
-    for m in table.iter().filter(|m| m.fstype.starts_with("cgroup")) {
+    // Only hierarchies that are not covered by another mount (such as a tmpfs hiding
+    // /sys/fs/cgroup/unified for crun).
+    let visible = table
+        .iter()
+        .filter(|m| mountinfo::at(&table, &m.mount_point).is_some_and(|top| top.id == m.id));
+    for m in visible.filter(|m| m.fstype.starts_with("cgroup")) {
         let mp = Path::new(&m.mount_point);
         out.push(mp.join(id));
         for line in own.lines() {

@@ -19,6 +19,21 @@ pub use ctx::Ctx;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by SIGINT/SIGTERM/SIGHUP: stop after the current test and clean up.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+fn catch_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    }
+}
 
 /// The body of a test; `Err` carries the explanation of a failure.
 pub type TestFn = Box<dyn Fn(&mut Ctx) -> Result<(), String>>;
@@ -137,6 +152,7 @@ fn run(opts: &Options, tests: &[Test]) -> Result<i32, String> {
     };
     locate::ensure_static(&checker)?;
     let mut ctx = Ctx::new(runtime, &checker, opts.verbose, opts.keep)?;
+    catch_signals();
     let skip_path = opts
         .skip_file
         .clone()
@@ -150,8 +166,21 @@ fn run(opts: &Options, tests: &[Test]) -> Result<i32, String> {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let mut results = String::new();
     for (i, t) in tests.iter().enumerate() {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            println!("# interrupted: cleaning up");
+            failed += tests.len() - i;
+            break;
+        }
         let n = i + 1;
-        let outcome = (t.run)(&mut ctx);
+        let run = std::panic::AssertUnwindSafe(|| (t.run)(&mut ctx));
+        let outcome = std::panic::catch_unwind(run).unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("test panicked: {msg}"))
+        });
         let notes = ctx.finish_test();
         let (status, detail) = match (skips.get(&t.name), &outcome) {
             (Some(why), o) => {
