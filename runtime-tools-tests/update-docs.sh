@@ -32,8 +32,12 @@ for r in "${selected[@]}"; do
     fi
     echo "== $r" >&2
     "$here/run.sh" --results "$tmp/$r.tsv" > "$tmp/$r.tap" 2>"$tmp/$r.err"
-    totals[$r]=$(tail -n 1 "$tmp/$r.tap")
-    echo "   ${totals[$r]}" >&2
+    if [[ -f $tmp/$r.tsv ]]; then
+        totals[$r]=$(tail -n 1 "$tmp/$r.tap")
+        echo "   ${totals[$r]}" >&2
+    else
+        echo "   not run: $(tail -n 1 "$tmp/$r.err")" >&2
+    fi
 done
 unset RUNTIME
 "$CARGO_TARGET_DIR/release/rtt-runner" --list > "$tmp/tests" || exit 1

@@ -53,8 +53,7 @@ pub fn check(cfg: &Value, host: &HostInfo, tap: &mut Tap) {
                 g == want,
                 name,
                 format_args!(
-                    "got {:?}; missing {:?}; extra {:?}",
-                    names(g),
+                    "missing {:?}; extra {:?}",
                     names(want & !g),
                     names(g & !want)
                 ),
