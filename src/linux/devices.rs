@@ -26,6 +26,9 @@ pub struct Device {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// Listed in `linux.devices`: a different file at its path is an error. A default
+    /// device replaces whatever the image had there.
+    pub configured: bool,
 }
 
 /// The devices every container gets: (name, major, minor).
@@ -79,6 +82,7 @@ pub fn device_list(spec: &Spec) -> Vec<Device> {
             mode: d.file_mode().unwrap_or(0o666),
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
+            configured: true,
         })
         .collect();
     for (name, major, minor) in DEFAULTS {
@@ -93,6 +97,7 @@ pub fn device_list(spec: &Spec) -> Vec<Device> {
             major,
             minor,
             mode: 0o666,
+            configured: false,
             uid: 0,
             gid: 0,
         });
@@ -144,20 +149,40 @@ fn create_device(root: &Root, dev: &Device, in_user_ns: bool) -> Result<(), Moun
     if in_user_ns {
         return bind_host_node(dir.as_fd(), name, dev);
     }
-    mknod_replacing(dir.as_fd(), name, kind, dev).map_err(sys_err(&dev.field, "mknod"))?;
+    mknod_or_match(dir.as_fd(), name, kind, dev)?;
     set_owner_and_mode(dir.as_fd(), name, kind, dev)
 }
 
-/// mknod; an existing non-directory entry is replaced, so the node is as configured.
-fn mknod_replacing(dir: BorrowedFd, name: &OsStr, kind: SFlag, dev: &Device) -> Result<(), Errno> {
+/// mknod; an entry already at the path is kept only if it is the same device
+/// (config-linux.md: a file that does not match the requested device is an error).
+fn mknod_or_match(
+    dir: BorrowedFd,
+    name: &OsStr,
+    kind: SFlag,
+    dev: &Device,
+) -> Result<(), MountError> {
     let rdev = nix::sys::stat::makedev(dev.major as u64, dev.minor as u64);
     let perm = Mode::from_bits_truncate(dev.mode & 0o7777);
     match mknodat(Some(dir.as_raw_fd()), name, kind, perm, rdev) {
         Err(Errno::EEXIST) => {
-            unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)?;
-            mknodat(Some(dir.as_raw_fd()), name, kind, perm, rdev)
+            let st = fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(sys_err(&dev.field, "stat existing file"))?;
+            let same_kind = st.st_mode & libc::S_IFMT == kind.bits();
+            if same_kind && (kind == SFlag::S_IFIFO || st.st_rdev == rdev) {
+                Ok(())
+            } else if !dev.configured {
+                unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
+                    .and_then(|()| mknodat(Some(dir.as_raw_fd()), name, kind, perm, rdev))
+                    .map_err(sys_err(&dev.field, "replace existing file"))
+            } else {
+                Err(MountError::Invalid {
+                    field: dev.field.clone(),
+                    reason: "a file that is not the requested device already exists at this path"
+                        .into(),
+                })
+            }
         }
-        other => other,
+        other => other.map_err(sys_err(&dev.field, "mknod")),
     }
 }
 

@@ -72,7 +72,13 @@ fn rootfs_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
 /// Before the pivot: rootfs propagation, bind the rootfs onto itself, every
 /// `mounts[]` entry in order, default devices, `linux.devices`, /dev symlinks.
 pub fn prepare(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Result<(), RootfsError> {
-    let prop = rootfs_propagation(spec)?.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // An unbindable tree could not be bound onto itself: keep it private until the
+    // pivot and make it unbindable in `finish`.
+    let prop = match rootfs_propagation(spec)? {
+        Some(p) if p.contains(MsFlags::MS_UNBINDABLE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        Some(p) => p,
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
     mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
         .map_err(sys_err(PROPAGATION, "set propagation of /"))?;
     make_parent_private(rootfs)?;
@@ -212,7 +218,7 @@ fn hide_host_proc_sys(rootfs: &Path) -> Result<(), RootfsError> {
 }
 
 /// After the pivot (and after sysctls were written): masked paths, read-only
-/// paths, `root.readonly`, re-apply a shared `rootfsPropagation`.
+/// paths, `root.readonly`, re-apply a shared or unbindable `rootfsPropagation`.
 pub fn finish(spec: &Spec, _opts: &RootfsOptions) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
     let readonly = linux
@@ -232,7 +238,9 @@ pub fn finish(spec: &Spec, _opts: &RootfsOptions) -> Result<(), RootfsError> {
         bind_remount(Path::new("/"), MsFlags::MS_RDONLY)
             .map_err(sys_err("root.readonly", "remount / read-only"))?;
     }
-    if let Some(p) = rootfs_propagation(spec)?.filter(|p| p.contains(MsFlags::MS_SHARED)) {
+    if let Some(p) = rootfs_propagation(spec)?
+        .filter(|p| p.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE))
+    {
         mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
             .map_err(sys_err(PROPAGATION, "set propagation of new /"))?;
     }

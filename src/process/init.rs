@@ -9,7 +9,7 @@
 use crate::bundle::Bundle;
 use crate::linux::namespaces::{self, OpenNamespace};
 use crate::linux::rootfs::{self, RootfsOptions};
-use crate::linux::{capabilities, console, sysctl, user};
+use crate::linux::{capabilities, console, personality, scheduler, sysctl, user};
 use crate::process::channel::{Channel, Message};
 use crate::process::spawn::ClonePlan;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
@@ -140,6 +140,12 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
         .unwrap_or(DEFAULT_PATH);
     let exe = lookup(&args[0], path_var)?;
 
+    if let Some(s) = process.scheduler() {
+        scheduler::apply_scheduler(s).map_err(|e| e.to_string())?;
+    }
+    if let Some(p) = process.io_priority() {
+        scheduler::apply_io_priority(p).map_err(|e| e.to_string())?;
+    }
     set_credentials(process, uid, gid)?;
     if !cwd_ok {
         nix::unistd::chdir(cwd.as_path())
@@ -156,6 +162,9 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
         }
     }
     user::set_umask(process.user().umask());
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        personality::apply(p).map_err(|e| e.to_string())?;
+    }
     mark_cloexec(3 + a.preserve_fds as RawFd);
 
     a.channel.send(&Message::Ready).map_err(|e| e.to_string())?;
