@@ -28,6 +28,7 @@ fn describe(cmd: &Command) -> String {
         Command::Delete(a) => format!("delete {}", a.id),
         Command::List(_) => "list".into(),
         Command::Spec(_) => "spec".into(),
+        Command::Exec(a) => format!("exec {}", a.id),
     }
 }
 
@@ -40,6 +41,7 @@ fn dispatch(ctx: &Context, cmd: &Command) -> Result<i32, commands::CommandError>
         Command::Kill(a) => commands::kill::run(ctx, a),
         Command::Delete(a) => commands::delete::run(ctx, a),
         Command::List(a) => commands::list::run(ctx, a),
+        Command::Exec(a) => commands::exec::run(ctx, a),
         Command::Spec(a) => {
             let dir = a.bundle.clone().unwrap_or_else(|| ".".into());
             let rootless = ctx.global.rootless.as_deref().is_some_and(|v| v == "true");
@@ -71,7 +73,9 @@ fn main() {
         cli.global.log_format,
         cli.global.debug,
     );
-    if matches!(cmd, Command::Create(_) | Command::Run(_)) && !unsealed_for_tests() {
+    if matches!(cmd, Command::Create(_) | Command::Run(_) | Command::Exec(_))
+        && !unsealed_for_tests()
+    {
         if let Err(e) = husk::exe_seal::ensure_sealed() {
             husk::logging::error(&format!("{}: {e}", describe(&cmd)));
             std::process::exit(1);

@@ -159,6 +159,28 @@ pub fn setup_console(
     uid: u32,
     gid: u32,
 ) -> Result<OwnedFd, ConsoleError> {
+    let (master, peer) = allocate_terminal(size, uid, gid)?;
+    bind_dev_console(peer.as_fd())?;
+    Ok(master)
+}
+
+/// For a process exec'd into a running container: the same as `setup_console`
+/// without touching the container's /dev/console.
+pub fn setup_exec_terminal(
+    size: Option<&oci_spec::runtime::Box>,
+    uid: u32,
+    gid: u32,
+) -> Result<OwnedFd, ConsoleError> {
+    Ok(allocate_terminal(size, uid, gid)?.0)
+}
+
+/// Allocate the pty and make it the controlling terminal and stdio; returns
+/// (master, peer).
+fn allocate_terminal(
+    size: Option<&oci_spec::runtime::Box>,
+    uid: u32,
+    gid: u32,
+) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
     let master = open_ptmx()?;
     unlock_pty(master.as_fd())?;
     let peer = open_peer(master.as_fd())?;
@@ -172,8 +194,7 @@ pub fn setup_console(
         Some(Gid::from_raw(gid)),
     )
     .map_err(sys("process.user", format!("fchown pty to {uid}:{gid}")))?;
-    bind_dev_console(peer.as_fd())?;
-    Ok(master)
+    Ok((master, peer))
 }
 
 /// Open the devpts ptmx without following symlinks, check it really is devpts'

@@ -45,12 +45,12 @@ pub fn run(args: InitArgs) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-fn os_err(field: &str, step: &str, e: impl std::fmt::Display) -> String {
+pub(crate) fn os_err(field: &str, step: &str, e: impl std::fmt::Display) -> String {
     format!("{field}: {step}: {e}")
 }
 
 /// Wait for the parent's `Go`; EOF means the parent died.
-fn wait_go(ch: &Channel) -> Result<(), String> {
+pub(crate) fn wait_go(ch: &Channel) -> Result<(), String> {
     match ch.recv() {
         Ok(Some(Message::Go)) => Ok(()),
         Ok(Some(m)) => Err(format!("init: unexpected message {m:?}")),
@@ -178,7 +178,7 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
 
 /// Join every namespace given by path: first those that don't need the user
 /// namespace (errors tolerated), then the user namespace, then the rest (errors fatal).
-fn join_namespaces(joined: &[OpenNamespace]) -> Result<(), String> {
+pub(crate) fn join_namespaces(joined: &[OpenNamespace]) -> Result<(), String> {
     let mut pending = Vec::new();
     for ns in joined.iter().filter(|n| n.typ != LinuxNamespaceType::User) {
         if namespaces::join(ns).is_err() {
@@ -273,7 +273,7 @@ fn setup_terminal(a: &InitArgs, process: &Process, uid: u32, gid: u32) -> Result
 }
 
 /// The window size of our stdin, when it is a terminal.
-fn caller_window_size() -> Option<oci_spec::runtime::Box> {
+pub(crate) fn caller_window_size() -> Option<oci_spec::runtime::Box> {
     let ws = console::get_winsize(std::io::stdin().as_fd()).ok()?;
     oci_spec::runtime::BoxBuilder::default()
         .height(ws.ws_row as u64)
@@ -293,7 +293,7 @@ fn set_domainname(d: &str) -> Result<(), String> {
 }
 
 /// `process.env`, plus HOME from the container's /etc/passwd when unset.
-fn build_env(process: &Process, uid: u32) -> Vec<String> {
+pub(crate) fn build_env(process: &Process, uid: u32) -> Vec<String> {
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!(
@@ -306,7 +306,7 @@ fn build_env(process: &Process, uid: u32) -> Vec<String> {
 
 /// Resolve `process.args[0]` in the container: a name with '/' as is, else the
 /// first executable file of that name on PATH.
-fn lookup(name: &str, path_var: &str) -> Result<PathBuf, String> {
+pub(crate) fn lookup(name: &str, path_var: &str) -> Result<PathBuf, String> {
     let executable = |p: &Path| {
         p.metadata().is_ok_and(|m| m.is_file())
             && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
@@ -331,7 +331,7 @@ fn lookup(name: &str, path_var: &str) -> Result<PathBuf, String> {
 
 /// Groups, gid and uid, keeping the capabilities across the uid switch, then the
 /// five capability sets.
-fn set_credentials(process: &Process, uid: u32, gid: u32) -> Result<(), String> {
+pub(crate) fn set_credentials(process: &Process, uid: u32, gid: u32) -> Result<(), String> {
     let masks = match process.capabilities() {
         Some(c) => Some(capabilities::masks(c).map_err(|e| e.to_string())?),
         None => None,
@@ -355,11 +355,15 @@ fn set_credentials(process: &Process, uid: u32, gid: u32) -> Result<(), String> 
 /// `--preserve-fds` range, the sync channel, the exec FIFO, the console socket and
 /// the namespace fds to join.
 fn close_inherited_fds(a: &InitArgs) {
-    let first = 3 + a.preserve_fds as RawFd;
     let mut keep: Vec<RawFd> = vec![a.channel.raw_fd()];
     keep.extend(a.exec_fifo);
     keep.extend(a.console_socket);
     keep.extend(a.joined.iter().map(|n| n.fd.as_raw_fd()));
+    close_fds_except(3 + a.preserve_fds as RawFd, &keep);
+}
+
+/// Close every fd >= `first` that is not in `keep`.
+pub(crate) fn close_fds_except(first: RawFd, keep: &[RawFd]) {
     let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
         .into_iter()
         .flatten()
@@ -375,7 +379,7 @@ fn close_inherited_fds(a: &InitArgs) {
 }
 
 /// Mark every fd >= `from` close-on-exec (`--preserve-fds` keeps 3..3+N).
-fn mark_cloexec(from: RawFd) {
+pub(crate) fn mark_cloexec(from: RawFd) {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
     let rc = unsafe {
         libc::syscall(
@@ -444,7 +448,7 @@ fn cstring(s: &str, what: &str) -> CString {
     CString::new(s).unwrap_or_else(|_| fatal(what, "contains a NUL byte"))
 }
 
-fn exec(exe: &Path, args: &[String], env: &[String]) -> ! {
+pub(crate) fn exec(exe: &Path, args: &[String], env: &[String]) -> ! {
     let path = CString::new(exe.as_os_str().as_bytes())
         .unwrap_or_else(|_| fatal("process.args[0]", "contains a NUL byte"));
     let argv: Vec<CString> = args.iter().map(|a| cstring(a, "process.args")).collect();
@@ -462,7 +466,7 @@ fn exec(exe: &Path, args: &[String], env: &[String]) -> ! {
 
 /// Rust ignores SIGPIPE, and an ignored disposition survives execve: set every
 /// signal back to its default.
-fn reset_signal_dispositions() {
+pub(crate) fn reset_signal_dispositions() {
     for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;

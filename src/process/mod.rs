@@ -3,6 +3,7 @@
 //! foreground wait loop of `run` (`foreground`).
 
 pub mod channel;
+pub mod exec;
 pub mod foreground;
 pub mod init;
 pub mod spawn;

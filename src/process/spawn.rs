@@ -105,7 +105,7 @@ pub fn plan(ns: &namespaces::NamespacePlan) -> ClonePlan {
 }
 
 /// fork-like clone: the child continues on a copy of this stack (SIGCHLD on exit).
-fn raw_clone(flags: libc::c_int) -> Result<i32, nix::Error> {
+pub(crate) fn raw_clone(flags: libc::c_int) -> Result<i32, nix::Error> {
     // SAFETY: clone without CLONE_VM and without a new stack behaves like fork: the
     // child gets a private copy of the address space. husk is single-threaded here.
     let pid = unsafe {
@@ -138,7 +138,7 @@ pub fn block_all_signals() {
 }
 
 /// Kill and reap a half-made container process.
-fn kill_and_reap(pid: i32) {
+pub(crate) fn kill_and_reap(pid: i32) {
     // SAFETY: signalling and reaping our own child.
     unsafe {
         libc::kill(pid, libc::SIGKILL);
@@ -146,7 +146,7 @@ fn kill_and_reap(pid: i32) {
     reap(pid);
 }
 
-fn reap(pid: i32) -> Option<i32> {
+pub(crate) fn reap(pid: i32) -> Option<i32> {
     let mut status = 0;
     loop {
         // SAFETY: waitpid on our own child with a valid status pointer.
@@ -161,7 +161,7 @@ fn reap(pid: i32) -> Option<i32> {
     }
 }
 
-fn describe_status(status: Option<i32>) -> String {
+pub(crate) fn describe_status(status: Option<i32>) -> String {
     match status {
         Some(s) if libc::WIFEXITED(s) => format!("exited with status {}", libc::WEXITSTATUS(s)),
         Some(s) if libc::WIFSIGNALED(s) => format!("killed by signal {}", libc::WTERMSIG(s)),

@@ -1,0 +1,186 @@
+//! `husk exec ID COMMAND…` (or `--process FILE`): run a new process inside a
+//! running container. The process starts from the container's `process` in
+//! config.json, changed by the flags, as runc does; `--process` replaces it whole.
+
+use crate::cli::ExecArgs;
+use crate::commands::{create, CommandError, Context};
+use crate::linux::console;
+use crate::process::exec::{self, ExecOptions};
+use crate::process::foreground;
+use crate::state::Status;
+use oci_spec::runtime::{Capability, Process};
+use std::str::FromStr;
+
+pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
+    let dir = ctx.store.open(&args.id)?;
+    let state = dir.load()?;
+    match dir.status(&state) {
+        Status::Stopped => return Err(CommandError::msg("cannot exec in a stopped container")),
+        Status::Paused if !args.ignore_paused => {
+            return Err(CommandError::msg(
+                "cannot exec in a paused container (use --ignore-paused)",
+            ))
+        }
+        _ => {}
+    }
+    // Let other commands work on the container while this process runs.
+    drop(dir);
+    let process = build_process(&state.bundle, args)?;
+    let terminal = process.terminal().unwrap_or(false);
+    if args.detach && terminal && args.console_socket.is_none() {
+        return Err(CommandError::msg(
+            "--tty: cannot allocate a terminal for a detached process without --console-socket",
+        ));
+    }
+    let console_socket = match &args.console_socket {
+        Some(p) => Some(console::connect_console_socket(p)?),
+        None => None,
+    };
+    if !args.detach {
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+    let spawned = exec::spawn(&ExecOptions {
+        init_pid: state.pid,
+        process: &process,
+        console_socket: console_socket.as_ref(),
+        console_back: terminal && !args.detach && args.console_socket.is_none(),
+        preserve_fds: args.preserve_fds,
+    })?;
+    if let Some(p) = &args.pid_file {
+        create::write_pid_file(p, spawned.pid)?;
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    Ok(foreground::wait(
+        nix::unistd::Pid::from_raw(spawned.pid),
+        spawned.console_master,
+    )?)
+}
+
+/// The process to run: `--process FILE` as given, or the container's process
+/// with the command and flags applied.
+fn build_process(bundle: &std::path::Path, args: &ExecArgs) -> Result<Process, CommandError> {
+    if let Some(file) = &args.process {
+        let text = std::fs::read_to_string(file)
+            .map_err(CommandError::io(format!("--process {}", file.display())))?;
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        let p: Process = serde_path_to_error::deserialize(de).map_err(|e| {
+            CommandError::msg(format!(
+                "--process {}: {}: {}",
+                file.display(),
+                e.path(),
+                e.inner()
+            ))
+        })?;
+        return validate(p);
+    }
+    if args.command.is_empty() {
+        return Err(CommandError::msg(
+            "exec: no command given (or use --process)",
+        ));
+    }
+    let mut p = crate::bundle::load(bundle)
+        .ok()
+        .and_then(|b| b.spec.process().clone())
+        .unwrap_or_default();
+    p.set_args(Some(args.command.clone()));
+    p.set_terminal(Some(args.tty));
+    p.set_console_size(None);
+    if let Some(cwd) = &args.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    let mut env = p.env().clone().unwrap_or_default();
+    for kv in &args.env {
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(u) = &args.user {
+        let mut user = p.user().clone();
+        let (uid, gid) = parse_user(u)?;
+        user.set_uid(uid);
+        user.set_gid(gid.unwrap_or(0));
+        p.set_user(user);
+    }
+    if !args.additional_gids.is_empty() {
+        let mut user = p.user().clone();
+        user.set_additional_gids(Some(args.additional_gids.clone()));
+        p.set_user(user);
+    }
+    if args.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if !args.cap.is_empty() {
+        add_caps(&mut p, &args.cap)?;
+    }
+    validate(p)
+}
+
+fn validate(p: Process) -> Result<Process, CommandError> {
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(CommandError::msg(
+            "process.args: must name the program to run",
+        ));
+    }
+    if !p.cwd().is_absolute() {
+        return Err(CommandError::msg(format!(
+            "process.cwd: must be an absolute path, got {:?}",
+            p.cwd()
+        )));
+    }
+    if let Some(r) = p.rlimits() {
+        crate::linux::rlimits::validate(r).map_err(|e| CommandError::msg(e.to_string()))?;
+    }
+    Ok(p)
+}
+
+/// `UID[:GID]`.
+fn parse_user(s: &str) -> Result<(u32, Option<u32>), CommandError> {
+    let bad = || CommandError::msg(format!("--user {s:?}: expected UID[:GID] (numbers)"));
+    let mut parts = s.splitn(2, ':');
+    let uid = parts
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| bad())?;
+    let gid = match parts.next() {
+        Some(g) => Some(g.parse().map_err(|_| bad())?),
+        None => None,
+    };
+    Ok((uid, gid))
+}
+
+/// `--cap CAP_X` adds to the bounding, effective and permitted sets (as runc).
+fn add_caps(p: &mut Process, caps: &[String]) -> Result<(), CommandError> {
+    let mut c = p.capabilities().clone().unwrap_or_default();
+    for name in caps {
+        let cap = Capability::from_str(name.trim_start_matches("CAP_"))
+            .map_err(|_| CommandError::msg(format!("--cap: unknown capability {name:?}")))?;
+        let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+            let mut s = set.clone().unwrap_or_default();
+            s.insert(cap);
+            Some(s)
+        };
+        let (b, e, pe) = (add(c.bounding()), add(c.effective()), add(c.permitted()));
+        c.set_bounding(b);
+        c.set_effective(e);
+        c.set_permitted(pe);
+    }
+    p.set_capabilities(Some(c));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_forms() {
+        assert_eq!(parse_user("1000").unwrap(), (1000, None));
+        assert_eq!(parse_user("1000:5").unwrap(), (1000, Some(5)));
+        assert!(parse_user("root").is_err());
+    }
+}

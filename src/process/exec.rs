@@ -1,0 +1,253 @@
+//! Starting a new process inside a running container (`husk exec`): join the
+//! init's namespaces, fork into its pid namespace, apply the process attributes
+//! (terminal, cwd, env, user, capabilities, no_new_privs, umask) and execve.
+//!
+//! The parent side mirrors `spawn`: clone, rlimits and oomScoreAdj on the child,
+//! `Go`, then `Pid` (after the fork into the pid namespace), optional `Console`,
+//! `Ready` | `Error`.
+
+use crate::linux::namespaces::{self, OpenNamespace};
+use crate::linux::{console, rlimits, user};
+use crate::process::channel::{self, Channel, Message};
+use crate::process::init;
+use crate::process::spawn::{self, SpawnError, Spawned};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+
+/// What `husk exec` hands to the new process.
+pub struct ExecOptions<'a> {
+    /// Host pid of the container's init: its namespaces are joined.
+    pub init_pid: i32,
+    pub process: &'a Process,
+    pub console_socket: Option<&'a OwnedFd>,
+    /// Bring the pty master back over the sync channel (foreground exec with a tty).
+    pub console_back: bool,
+    pub preserve_fds: u32,
+}
+
+/// Namespace types in the order they are considered; user is joined in the middle
+/// by `init::join_namespaces`.
+const TYPES: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Mount,
+];
+
+/// Open every namespace of `pid` that differs from ours.
+fn open_namespaces(pid: i32) -> Result<Vec<OpenNamespace>, SpawnError> {
+    let mut out = Vec::new();
+    for (index, typ) in TYPES.iter().enumerate() {
+        let name = namespaces::proc_name(*typ);
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let ours = format!("/proc/self/ns/{name}");
+        let (Ok(t), Ok(o)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
+            continue;
+        };
+        if t.ino() == o.ino() && t.dev() == o.dev() {
+            continue;
+        }
+        let file = std::fs::File::open(&theirs).map_err(|source| {
+            SpawnError::Namespace(namespaces::NamespaceError::Open {
+                index,
+                typ: namespaces::type_name(*typ),
+                path: theirs.clone().into(),
+                source,
+            })
+        })?;
+        out.push(OpenNamespace {
+            index,
+            typ: *typ,
+            path: theirs.into(),
+            fd: file.into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Start `opts.process` in the container of `opts.init_pid`; returns its host pid.
+pub fn spawn(opts: &ExecOptions) -> Result<Spawned, SpawnError> {
+    let nss = open_namespaces(opts.init_pid)?;
+    let must_fork = nss
+        .iter()
+        .any(|n| matches!(n.typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time));
+    let (parent, child) = channel::pair()?;
+    spawn::block_all_signals();
+    let pid = spawn::raw_clone(0).map_err(SpawnError::Clone)?;
+    if pid == 0 {
+        drop(parent);
+        child_main(&child, &nss, opts, must_fork);
+    }
+    drop(child);
+    drop(nss);
+    match drive(pid, &parent, opts, must_fork) {
+        Ok(s) => Ok(s),
+        Err((e, pids)) => {
+            for p in pids {
+                spawn::kill_and_reap(p);
+            }
+            Err(e)
+        }
+    }
+}
+
+type DriveError = (SpawnError, Vec<i32>);
+
+fn drive(
+    child: i32,
+    ch: &Channel,
+    opts: &ExecOptions,
+    must_fork: bool,
+) -> Result<Spawned, DriveError> {
+    let fail = |e: SpawnError, pids: &[i32]| (e, pids.to_vec());
+    if let Some(r) = opts.process.rlimits() {
+        rlimits::apply(child, r).map_err(|e| fail(e.into(), &[child]))?;
+    }
+    if let Some(adj) = opts.process.oom_score_adj() {
+        std::fs::write(format!("/proc/{child}/oom_score_adj"), adj.to_string())
+            .map_err(|source| fail(SpawnError::OomScoreAdj { pid: child, source }, &[child]))?;
+    }
+    ch.send(&Message::Go)
+        .map_err(|e| fail(e.into(), &[child]))?;
+    let mut pid = child;
+    let mut console_master = None;
+    loop {
+        match ch
+            .recv_with_fd()
+            .map_err(|e| fail(e.into(), &[pid, child]))?
+        {
+            Some((Message::Pid(p), _)) if must_fork && pid == child => {
+                spawn::reap(child);
+                pid = p;
+            }
+            Some((Message::Console, fd)) => console_master = fd,
+            Some((Message::Ready, _)) => {
+                return Ok(Spawned {
+                    pid,
+                    console_master,
+                })
+            }
+            Some((Message::Error(text), _)) => {
+                return Err(fail(SpawnError::Init(text), &[pid, child]))
+            }
+            Some((other, _)) => {
+                return Err(fail(
+                    SpawnError::Init(format!("unexpected message from exec: {other:?}")),
+                    &[pid, child],
+                ))
+            }
+            None => {
+                let status = spawn::reap(pid);
+                if pid != child {
+                    spawn::reap(child);
+                }
+                return Err(fail(
+                    SpawnError::InitDied(spawn::describe_status(status)),
+                    &[],
+                ));
+            }
+        }
+    }
+}
+
+fn child_main(ch: &Channel, nss: &[OpenNamespace], opts: &ExecOptions, must_fork: bool) -> ! {
+    let err = match setup(ch, nss, opts, must_fork) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = ch.send(&Message::Error(err));
+    // SAFETY: leave the child without running the parent's atexit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+fn setup(
+    ch: &Channel,
+    nss: &[OpenNamespace],
+    opts: &ExecOptions,
+    must_fork: bool,
+) -> Result<std::convert::Infallible, String> {
+    let process = opts.process;
+    init::reset_signal_dispositions();
+    let mut keep: Vec<RawFd> = vec![ch.raw_fd()];
+    keep.extend(opts.console_socket.map(|f| f.as_raw_fd()));
+    keep.extend(nss.iter().map(|n| n.fd.as_raw_fd()));
+    init::close_fds_except(3 + opts.preserve_fds as RawFd, &keep);
+    init::wait_go(ch)?;
+    init::join_namespaces(nss)?;
+    if must_fork {
+        // SAFETY: single-threaded process; the child continues with a copy of memory.
+        match unsafe { libc::fork() } {
+            -1 => {
+                return Err(init::os_err(
+                    "exec",
+                    "fork into the pid namespace",
+                    nix::Error::last(),
+                ))
+            }
+            0 => {}
+            grandchild => {
+                let _ = ch.send(&Message::Pid(grandchild));
+                // SAFETY: the intermediate process ends here.
+                unsafe { libc::_exit(0) }
+            }
+        }
+    }
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let uid = process.user().uid();
+    let gid = process.user().gid();
+    if process.terminal().unwrap_or(false) {
+        let inherited = match process.console_size() {
+            None if opts.console_back => init::caller_window_size(),
+            _ => None,
+        };
+        let size = process.console_size().or(inherited);
+        let master =
+            console::setup_exec_terminal(size.as_ref(), uid, gid).map_err(|e| e.to_string())?;
+        if let Some(sock) = opts.console_socket {
+            console::send_fd(sock.as_fd(), master.as_fd(), "/dev/console")
+                .map_err(|e| e.to_string())?;
+        } else if opts.console_back {
+            ch.send_with_fd(&Message::Console, Some(master.as_raw_fd()))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let cwd = process.cwd();
+    let cwd_ok = nix::unistd::chdir(cwd.as_path()).is_ok();
+    let env = init::build_env(process, uid);
+    let args = process
+        .args()
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .ok_or("process.args: must name the program to run")?;
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let exe = init::lookup(&args[0], path_var)?;
+    init::set_credentials(process, uid, gid)?;
+    if !cwd_ok {
+        nix::unistd::chdir(cwd.as_path())
+            .map_err(|e| init::os_err("process.cwd", &format!("chdir {}", cwd.display()), e))?;
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(init::os_err(
+                "process.noNewPrivileges",
+                "prctl PR_SET_NO_NEW_PRIVS",
+                nix::Error::last(),
+            ));
+        }
+    }
+    user::set_umask(process.user().umask());
+    init::mark_cloexec(3 + opts.preserve_fds as RawFd);
+    ch.send(&Message::Ready).map_err(|e| e.to_string())?;
+    // The sync channel is close-on-exec: the parent sees EOF once execve succeeds.
+    init::exec(&exe, args, &env)
+}
