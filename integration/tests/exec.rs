@@ -1,0 +1,170 @@
+//! `exec`: a new process inside a running container, in all its namespaces,
+//! with the flags runc has (`--user`, `--cwd`, `--env`, `--process`, `--detach`,
+//! `--pid-file`, `--cap`, `--no-new-privs`), its exit status relayed, and errors
+//! for stopped containers and missing programs.
+
+use husk_integration::procfs::ns_inode;
+use husk_integration::{poll, procfs, require_root, Bundle, Container, Runtime};
+use std::time::Duration;
+
+fn running<'a>(rt: &'a Runtime, b: &mut Bundle) -> Container<'a> {
+    b.args(&["sleep", "60"]);
+    let c = rt.container(b);
+    c.start_ok();
+    assert!(procfs::wait_cmdline_contains(c.pid(), "sleep"));
+    c
+}
+
+#[test]
+fn exec_runs_in_the_containers_namespaces_and_relays_output_and_status() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let c = running(&rt, &mut b);
+    let out = rt.cmd(&["exec", c.id(), "sh", "-c", "echo in-exec; hostname; exit 5"]);
+    assert_eq!(out.code(), Some(5), "{out}");
+    assert!(out.stdout.contains("in-exec"), "{out}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let inside = out.stdout.lines().nth(1).unwrap_or_default();
+    assert_ne!(inside, host.trim(), "{out}");
+    assert_eq!(inside, "runc", "the config's hostname: {out}");
+}
+
+#[test]
+fn exec_process_joins_every_namespace_of_the_init() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let c = running(&rt, &mut b);
+    let pid_file = b.path().join("exec.pid");
+    rt.cmd(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        c.id(),
+        "sleep",
+        "30",
+    ])
+    .assert_ok();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    rt.record_pid(pid);
+    assert!(procfs::wait_cmdline_contains(pid, "sleep"));
+    for ns in ["pid", "net", "ipc", "uts", "mnt"] {
+        assert_eq!(
+            ns_inode(pid, ns),
+            ns_inode(c.pid(), ns),
+            "{ns}: exec'd process shares the init's namespace"
+        );
+    }
+}
+
+#[test]
+fn exec_user_cwd_env_flags() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let c = running(&rt, &mut b);
+    let out = rt.cmd(&[
+        "exec",
+        "--user",
+        "1000:1",
+        "--cwd",
+        "/tmp",
+        "--env",
+        "FOO=bar",
+        c.id(),
+        "sh",
+        "-c",
+        "echo $(id -u):$(id -g):$(pwd):$FOO",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.out(), "1000:1:/tmp:bar", "{out}");
+}
+
+#[test]
+fn exec_with_a_process_json() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let c = running(&rt, &mut b);
+    let process = serde_json::json!({
+        "terminal": false,
+        "user": {"uid": 0, "gid": 0},
+        "args": ["sh", "-c", "echo from-json:$X"],
+        "env": ["PATH=/bin:/usr/bin", "X=42"],
+        "cwd": "/"
+    });
+    let file = b.path().join("process.json");
+    std::fs::write(&file, process.to_string()).unwrap();
+    let out = rt.cmd(&["exec", "--process", file.to_str().unwrap(), c.id()]);
+    out.assert_ok();
+    assert_eq!(out.out(), "from-json:42", "{out}");
+}
+
+#[test]
+fn exec_no_new_privs_and_cap_flags() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.config_mut()["process"]["noNewPrivileges"] = false.into();
+    let c = running(&rt, &mut b);
+    let out = rt.cmd(&["exec", c.id(), "grep", "NoNewPrivs", "/proc/self/status"]);
+    assert!(out.stdout.contains('0'), "{out}");
+    let out = rt.cmd(&[
+        "exec",
+        "--no-new-privs",
+        c.id(),
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
+    assert!(out.stdout.contains('1'), "{out}");
+    let out = rt.cmd(&[
+        "exec",
+        "--cap",
+        "CAP_SYS_ADMIN",
+        c.id(),
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    let eff = u64::from_str_radix(out.out().split_whitespace().last().unwrap(), 16).unwrap();
+    assert!(eff & (1 << 21) != 0, "CAP_SYS_ADMIN effective: {out}");
+}
+
+#[test]
+fn exec_passes_stdin() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let c = running(&rt, &mut b);
+    let mut cmd = rt.command(&["exec", c.id(), "cat"]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"data-in\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "data-in");
+}
+
+#[test]
+fn exec_errors_stopped_container_and_missing_program() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let c = running(&rt, &mut b);
+    rt.cmd(&["exec", c.id(), "no-such-program"]).assert_fail();
+    rt.kill(c.id(), "KILL").assert_ok();
+    assert!(poll::wait_until(Duration::from_secs(20), || rt
+        .status(c.id())
+        .as_deref()
+        == Some("stopped")));
+    rt.cmd(&["exec", c.id(), "true"]).assert_fail();
+    rt.cmd(&["exec", "no-such-container", "true"]).assert_fail();
+}
