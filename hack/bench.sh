@@ -100,8 +100,10 @@ for p in "${PATHS[@]}"; do      # any runtime's `spec` will do; they all write r
     (cd "$B" && "$p" spec >/dev/null 2>&1) && break
 done
 [ -f "$B/config.json" ] || die "no runtime could write a default config.json"
-# terminal off, args ["sh"] -> ["/bin/true"] (the default spec's exact layout)
+# terminal off, args ["sh"] -> ["/bin/true"] (the default spec's exact layout);
+# ociVersion 1.0.2, which every runtime compared here accepts (crun 1.8 refuses 1.3.0)
 sed -i -e 's/"terminal": true/"terminal": false/' \
+       -e 's/"ociVersion": "[^"]*"/"ociVersion": "1.0.2"/' \
        -e 's|^\([[:space:]]*\)"sh"$|\1"/bin/true"|' "$B/config.json"
 if ! grep -q '"terminal": false' "$B/config.json" || ! grep -q '"/bin/true"' "$B/config.json"; then
     die "could not edit $B/config.json"

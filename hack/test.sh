@@ -40,7 +40,7 @@ step "cargo build --workspace"
 cargo build --workspace || die "build failed"
 
 step "cargo test --workspace"
-cargo test --workspace || failed+=("cargo test")
+cargo test --workspace --no-fail-fast || failed+=("cargo test")
 
 SUITE=runtime-tools-tests/run.sh
 if [ -x "$SUITE" ]; then

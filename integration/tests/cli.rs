@@ -101,7 +101,13 @@ fn preserve_fds_passes_extra_fds_to_the_container() {
     // SAFETY: dup2 between two valid fds in the child before exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 {
+            // dup2(3, 3) would keep close-on-exec: clear it explicitly in that case.
+            let rc = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if rc < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

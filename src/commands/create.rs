@@ -33,6 +33,7 @@ pub fn run(ctx: &Context, args: &CreateArgs) -> Result<i32, CommandError> {
     create(
         ctx,
         args,
+        load_bundle(args)?,
         Mode {
             exec_fifo: true,
             console_back: false,
@@ -41,9 +42,20 @@ pub fn run(ctx: &Context, args: &CreateArgs) -> Result<i32, CommandError> {
     Ok(0)
 }
 
+/// Load the bundle named by `--bundle` (default: the current directory).
+pub fn load_bundle(args: &CreateArgs) -> Result<Bundle, CommandError> {
+    Ok(bundle::load(
+        args.bundle.as_deref().unwrap_or(Path::new(".")),
+    )?)
+}
+
 /// Create the container; on any error remove everything made so far.
-pub fn create(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Created, CommandError> {
-    let bundle = bundle::load(args.bundle.as_deref().unwrap_or(Path::new(".")))?;
+pub fn create(
+    ctx: &Context,
+    args: &CreateArgs,
+    bundle: Bundle,
+    mode: Mode,
+) -> Result<Created, CommandError> {
     if ctx.global.systemd_cgroup {
         return Err(CommandError::msg(
             "--systemd-cgroup: the systemd cgroup driver is not available in husk yet; \

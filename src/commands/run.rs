@@ -8,20 +8,13 @@ use crate::commands::{kill, CommandError, Context};
 use crate::process::foreground;
 
 pub fn run(ctx: &Context, args: &RunArgs) -> Result<i32, CommandError> {
-    let terminal = crate::bundle::load(
-        args.create
-            .bundle
-            .as_deref()
-            .unwrap_or(std::path::Path::new(".")),
-    )
-    .map(|b| {
-        b.spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false)
-    })
-    .unwrap_or(false);
+    let bundle = create::load_bundle(&args.create)?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     if args.detach && terminal && args.create.console_socket.is_none() {
         return Err(CommandError::msg(
             "process.terminal: cannot allocate a terminal for a detached container without --console-socket",
@@ -35,6 +28,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<i32, CommandError> {
     let created = create::create(
         ctx,
         &args.create,
+        bundle,
         Mode {
             exec_fifo: false,
             console_back: terminal && !args.detach && args.create.console_socket.is_none(),

@@ -270,8 +270,14 @@ fn chroot_only(rootfs: &Path) -> Result<(), String> {
 }
 
 fn setup_terminal(a: &InitArgs, process: &Process, uid: u32, gid: u32) -> Result<(), String> {
-    let master = console::setup_console(process.console_size().as_ref(), uid, gid)
-        .map_err(|e| e.to_string())?;
+    // A foreground run relays the caller's terminal: give the pty its size now, so
+    // the process never sees 0x0 before the relay copies it.
+    let inherited = match process.console_size() {
+        None if a.console_back => caller_window_size(),
+        _ => None,
+    };
+    let size = process.console_size().or(inherited);
+    let master = console::setup_console(size.as_ref(), uid, gid).map_err(|e| e.to_string())?;
     if let Some(sock) = a.console_socket {
         // SAFETY: the console socket fd was inherited from the parent and is open.
         let sock = unsafe { BorrowedFd::borrow_raw(sock) };
@@ -284,6 +290,17 @@ fn setup_terminal(a: &InitArgs, process: &Process, uid: u32, gid: u32) -> Result
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// The window size of our stdin, when it is a terminal.
+fn caller_window_size() -> Option<oci_spec::runtime::Box> {
+    let ws = console::get_winsize(std::io::stdin().as_fd()).ok()?;
+    oci_spec::runtime::BoxBuilder::default()
+        .height(ws.ws_row as u64)
+        .width(ws.ws_col as u64)
+        .build()
+        .ok()
+        .filter(|b| b.height() > 0 && b.width() > 0)
 }
 
 fn set_domainname(d: &str) -> Result<(), String> {
