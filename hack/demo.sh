@@ -2,7 +2,8 @@
 # demo.sh — build husk and run a first container with it.
 #
 # On a fresh Debian/Ubuntu machine: installs what is missing (busybox-static for the
-# container's root filesystem, build-essential when there is no C compiler), builds
+# container's root filesystem, build-essential when there is no C compiler,
+# pkg-config and libseccomp-dev to link libseccomp), builds
 # husk in release mode, makes a bundle in a temporary directory (`husk spec` + a
 # busybox rootfs), runs it with `husk run`, cleans up and exits with the container's
 # exit status. Root is needed for apt-get and for the container; as a normal user the
@@ -25,6 +26,8 @@ fi
 missing=()
 if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then missing+=(busybox-static); fi
 if [ -z "${HUSK:-}" ] && ! command -v cc >/dev/null; then missing+=(build-essential); fi
+if [ -z "${HUSK:-}" ] && ! command -v pkg-config >/dev/null; then missing+=(pkg-config); fi
+if [ -z "${HUSK:-}" ] && ! pkg-config --exists libseccomp 2>/dev/null; then missing+=(libseccomp-dev); fi
 if [ ${#missing[@]} -gt 0 ]; then
     command -v apt-get >/dev/null || die "please install: ${missing[*]}"
     say "installing ${missing[*]}"

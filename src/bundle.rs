@@ -36,6 +36,8 @@ pub enum BundleError {
     Sysctl(#[from] sysctl::SysctlError),
     #[error(transparent)]
     User(#[from] user::UserError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
 }
 
 fn invalid(field: &str, msg: impl Into<String>) -> BundleError {
@@ -54,6 +56,8 @@ pub struct Bundle {
     pub rootfs: PathBuf,
     pub spec: Spec,
     pub namespaces: NamespacePlan,
+    /// `linux.seccomp`, compiled before the clone; the init only installs it.
+    pub seccomp: Option<crate::seccomp::Program>,
 }
 
 /// Parse config.json text; a bad field is reported by its JSON path, e.g.
@@ -105,11 +109,16 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
         ));
     }
     let namespaces = validate(&spec)?;
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(crate::seccomp::compile(s)?),
+        None => None,
+    };
     Ok(Bundle {
         dir,
         rootfs,
         spec,
         namespaces,
+        seccomp,
     })
 }
 

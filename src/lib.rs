@@ -13,4 +13,5 @@ pub mod linux;
 pub mod logging;
 pub mod process;
 pub mod rfc3339;
+pub mod seccomp;
 pub mod state;

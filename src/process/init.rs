@@ -146,12 +146,17 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     if let Some(p) = process.io_priority() {
         scheduler::apply_io_priority(p).map_err(|e| e.to_string())?;
     }
+    let no_new_privs = process.no_new_privileges().unwrap_or(false);
+    if !no_new_privs {
+        // Without no_new_privs, seccomp(2) needs CAP_SYS_ADMIN: before the caps drop.
+        install_seccomp(a)?;
+    }
     set_credentials(process, uid, gid)?;
     if !cwd_ok {
         nix::unistd::chdir(cwd.as_path())
             .map_err(|e| os_err("process.cwd", &format!("chdir {}", cwd.display()), e))?;
     }
-    if process.no_new_privileges().unwrap_or(false) {
+    if no_new_privs {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(os_err(
@@ -173,7 +178,22 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     if let Some(fifo) = a.exec_fifo {
         wait_exec_fifo(fifo);
     }
+    if no_new_privs {
+        // As close to execve as possible; the sync channel is gone, so report on stderr.
+        if let Err(e) = install_seccomp(a) {
+            fatal("seccomp", e);
+        }
+    }
     exec(&exe, args, &env)
+}
+
+/// Load the compiled `linux.seccomp` filter, if any. Every syscall after this
+/// must be allowed by the profile (as in runc).
+fn install_seccomp(a: &InitArgs) -> Result<(), String> {
+    match &a.bundle.seccomp {
+        Some(p) => crate::seccomp::install(p).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
 }
 
 /// Join every namespace given by path: first those that don't need the user
