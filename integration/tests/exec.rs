@@ -168,3 +168,25 @@ fn exec_errors_stopped_container_and_missing_program() {
     rt.cmd(&["exec", c.id(), "true"]).assert_fail();
     rt.cmd(&["exec", "no-such-container", "true"]).assert_fail();
 }
+
+#[test]
+fn exec_process_gets_the_containers_seccomp_profile() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.config_mut()["linux"]["seccomp"] = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+    });
+    let c = running(&rt, &mut b);
+    let out = rt.cmd(&[
+        "exec",
+        c.id(),
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status; mkdir /tmp/x && echo made || echo denied",
+    ]);
+    out.assert_ok();
+    assert!(out.stdout.contains("Seccomp:\t2"), "{out}");
+    assert!(out.stdout.contains("denied"), "{out}");
+}

@@ -25,7 +25,9 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
     }
     // Let other commands work on the container while this process runs.
     drop(dir);
-    let process = build_process(&state.bundle, args)?;
+    // The container's config: the base of the process, and its seccomp profile.
+    let bundle = crate::bundle::load(&state.bundle).ok();
+    let process = build_process(bundle.as_ref(), args)?;
     let terminal = process.terminal().unwrap_or(false);
     if args.detach && terminal && args.console_socket.is_none() {
         return Err(CommandError::msg(
@@ -46,6 +48,7 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
         console_socket: console_socket.as_ref(),
         console_back: terminal && !args.detach && args.console_socket.is_none(),
         preserve_fds: args.preserve_fds,
+        seccomp: bundle.as_ref().and_then(|b| b.seccomp.as_ref()),
     })?;
     if let Some(p) = &args.pid_file {
         create::write_pid_file(p, spawned.pid)?;
@@ -61,7 +64,10 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
 
 /// The process to run: `--process FILE` as given, or the container's process
 /// with the command and flags applied.
-fn build_process(bundle: &std::path::Path, args: &ExecArgs) -> Result<Process, CommandError> {
+fn build_process(
+    bundle: Option<&crate::bundle::Bundle>,
+    args: &ExecArgs,
+) -> Result<Process, CommandError> {
     if let Some(file) = &args.process {
         let text = std::fs::read_to_string(file)
             .map_err(CommandError::io(format!("--process {}", file.display())))?;
@@ -81,8 +87,7 @@ fn build_process(bundle: &std::path::Path, args: &ExecArgs) -> Result<Process, C
             "exec: no command given (or use --process)",
         ));
     }
-    let mut p = crate::bundle::load(bundle)
-        .ok()
+    let mut p = bundle
         .and_then(|b| b.spec.process().clone())
         .unwrap_or_default();
     p.set_args(Some(args.command.clone()));

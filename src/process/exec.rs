@@ -24,6 +24,8 @@ pub struct ExecOptions<'a> {
     /// Bring the pty master back over the sync channel (foreground exec with a tty).
     pub console_back: bool,
     pub preserve_fds: u32,
+    /// The container's `linux.seccomp`, which applies to exec'd processes too.
+    pub seccomp: Option<&'a crate::seccomp::Program>,
 }
 
 /// Namespace types in the order they are considered; user is joined in the middle
@@ -230,12 +232,17 @@ fn setup(
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     let exe = init::lookup(&args[0], path_var)?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        // Without no_new_privs, seccomp(2) needs CAP_SYS_ADMIN: before the caps drop.
+        install_seccomp(opts)?;
+    }
     init::set_credentials(process, uid, gid)?;
     if !cwd_ok {
         nix::unistd::chdir(cwd.as_path())
             .map_err(|e| init::os_err("process.cwd", &format!("chdir {}", cwd.display()), e))?;
     }
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(init::os_err(
@@ -247,7 +254,17 @@ fn setup(
     }
     user::set_umask(process.user().umask());
     init::mark_cloexec(3 + opts.preserve_fds as RawFd);
+    if nnp {
+        install_seccomp(opts)?;
+    }
     ch.send(&Message::Ready).map_err(|e| e.to_string())?;
     // The sync channel is close-on-exec: the parent sees EOF once execve succeeds.
     init::exec(&exe, args, &env)
+}
+
+fn install_seccomp(opts: &ExecOptions) -> Result<(), String> {
+    match opts.seccomp {
+        Some(p) => crate::seccomp::install(p).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
 }
