@@ -94,6 +94,14 @@ fn create_in(
     if !args.no_new_keyring {
         join_session_keyring(&args.id);
     }
+    crate::logging::debug(&format!(
+        "create {}: bundle {}, rootfs {}, namespaces created {:?}, joined {:?}",
+        args.id,
+        bundle.dir.display(),
+        bundle.rootfs.display(),
+        bundle.namespaces.create,
+        bundle.namespaces.join
+    ));
     let spawned = spawn::spawn(&SpawnOptions {
         bundle,
         exec_fifo: fifo.as_ref(),
@@ -102,6 +110,7 @@ fn create_in(
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
     })?;
+    crate::logging::debug(&format!("create {}: init pid {} is ready", args.id, spawned.pid));
     let start_time = crate::state::proc_stat(spawned.pid)
         .map(|(_, t)| t)
         .unwrap_or(0);
