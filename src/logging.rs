@@ -63,6 +63,11 @@ fn write(level: &str, msg: &str, to_stderr: bool) {
     }
 }
 
+/// A line for the log file only (the caller prints to stderr itself).
+pub fn to_log_only(level: &str, msg: &str) {
+    write(level, msg, false);
+}
+
 /// An error: stderr and the log file.
 pub fn error(msg: &str) {
     write("error", msg, true);

@@ -57,8 +57,36 @@ fn unsealed_for_tests() -> bool {
     cfg!(debug_assertions) && std::env::var_os("HUSK_TEST_UNSEALED").is_some_and(|v| v == "1")
 }
 
+/// `--log FILE` and `--log-format json` read straight from argv, for errors that
+/// happen before the command line could be parsed (containerd reads log.json).
+fn log_setup_from_argv() {
+    let argv: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        argv.iter().enumerate().find_map(|(i, a)| {
+            a.strip_prefix(&format!("{flag}="))
+                .map(str::to_string)
+                .or_else(|| (a == flag).then(|| argv.get(i + 1).cloned()).flatten())
+        })
+    };
+    let format = match value("--log-format").as_deref() {
+        Some("json") => husk::cli::LogFormat::Json,
+        _ => husk::cli::LogFormat::Text,
+    };
+    husk::logging::init(value("--log").map(Into::into), format, false);
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            log_setup_from_argv();
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            husk::logging::to_log_only("error", first.trim_start_matches("error: "));
+            e.exit()
+        }
+        Err(e) => e.exit(),
+    };
     if cli.global.version {
         print_version();
         return;

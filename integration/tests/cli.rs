@@ -153,3 +153,29 @@ fn no_new_keyring_is_accepted() {
     let id = rt.new_id("keyring");
     rt.run_with(&id, &b, &["--no-new-keyring"]).assert_ok();
 }
+
+#[test]
+fn command_line_errors_reach_the_log_file_too() {
+    if !is_husk() {
+        skip!("runc 1.1.5 does not log usage errors to --log");
+    }
+    let rt = Runtime::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let out = rt.cmd(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "no-such-command",
+        "x",
+    ]);
+    out.assert_fail();
+    let text = std::fs::read_to_string(&log).expect("log written");
+    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(v["level"], "error");
+    assert!(
+        v["msg"].as_str().unwrap().contains("no-such-command"),
+        "{text}"
+    );
+}

@@ -110,7 +110,10 @@ fn create_in(
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
     })?;
-    crate::logging::debug(&format!("create {}: init pid {} is ready", args.id, spawned.pid));
+    crate::logging::debug(&format!(
+        "create {}: init pid {} is ready",
+        args.id, spawned.pid
+    ));
     let start_time = crate::state::proc_stat(spawned.pid)
         .map(|(_, t)| t)
         .unwrap_or(0);
