@@ -17,7 +17,7 @@ use nix::sys::socket::{
 };
 use nix::sys::stat::{fstat, Mode, SFlag};
 use nix::sys::statfs::{fstatfs, DEVPTS_SUPER_MAGIC, PROC_SUPER_MAGIC};
-use nix::unistd::{dup3, fchown, getpid, getsid, setsid, unlink, Gid, Uid};
+use nix::unistd::{dup3, fchown, getpid, getsid, setsid, unlink, Uid};
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -157,9 +157,8 @@ fn short_socket_path(path: &Path) -> Result<(Option<OwnedFd>, PathBuf), ConsoleE
 pub fn setup_console(
     size: Option<&oci_spec::runtime::Box>,
     uid: u32,
-    gid: u32,
 ) -> Result<OwnedFd, ConsoleError> {
-    let (master, peer) = allocate_terminal(size, uid, gid)?;
+    let (master, peer) = allocate_terminal(size, uid)?;
     bind_dev_console(peer.as_fd())?;
     Ok(master)
 }
@@ -169,9 +168,8 @@ pub fn setup_console(
 pub fn setup_exec_terminal(
     size: Option<&oci_spec::runtime::Box>,
     uid: u32,
-    gid: u32,
 ) -> Result<OwnedFd, ConsoleError> {
-    Ok(allocate_terminal(size, uid, gid)?.0)
+    Ok(allocate_terminal(size, uid)?.0)
 }
 
 /// Allocate the pty and make it the controlling terminal and stdio; returns
@@ -179,7 +177,6 @@ pub fn setup_exec_terminal(
 fn allocate_terminal(
     size: Option<&oci_spec::runtime::Box>,
     uid: u32,
-    gid: u32,
 ) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
     let master = open_ptmx()?;
     unlock_pty(master.as_fd())?;
@@ -188,12 +185,8 @@ fn allocate_terminal(
         apply_console_size(master.as_fd(), size)?;
     }
     make_controlling_stdio(peer.as_fd())?;
-    fchown(
-        peer.as_raw_fd(),
-        Some(Uid::from_raw(uid)),
-        Some(Gid::from_raw(gid)),
-    )
-    .map_err(sys("process.user", format!("fchown pty to {uid}:{gid}")))?;
+    fchown(peer.as_raw_fd(), Some(Uid::from_raw(uid)), None)
+        .map_err(sys("process.user", format!("fchown pty to uid {uid}")))?;
     Ok((master, peer))
 }
 
@@ -641,7 +634,7 @@ mod tests {
         if (ws.ws_row, ws.ws_col) != (24, 80) {
             return Err(format!("winsize {}x{}", ws.ws_row, ws.ws_col));
         }
-        if st0.st_uid != CHECKED_UID || st0.st_gid != CHECKED_UID {
+        if st0.st_uid != CHECKED_UID {
             return Err(format!("owner {}:{}", st0.st_uid, st0.st_gid));
         }
         let console =
@@ -680,7 +673,7 @@ mod tests {
                 .width(80u64)
                 .build()
                 .unwrap();
-            let master = match setup_console(Some(&size), CHECKED_UID, CHECKED_UID) {
+            let master = match setup_console(Some(&size), CHECKED_UID) {
                 Ok(m) => m,
                 Err(_) => return 92,
             };
@@ -736,10 +729,7 @@ mod tests {
             if nix::unistd::symlinkat("/dev/ptmx", None, PTMX_PATH).is_err() {
                 return 92;
             }
-            if !matches!(
-                setup_console(None, 0, 0),
-                Err(ConsoleError::NotDevpts { .. })
-            ) {
+            if !matches!(setup_console(None, 0), Err(ConsoleError::NotDevpts { .. })) {
                 return 93;
             }
             // A real ptmx device node, but not on devpts (the magic check).
@@ -750,7 +740,7 @@ mod tests {
             {
                 return 94;
             }
-            match setup_console(None, 0, 0) {
+            match setup_console(None, 0) {
                 Err(ConsoleError::NotDevpts { .. }) => 0,
                 _ => 95,
             }

@@ -209,8 +209,7 @@ fn setup(
             _ => None,
         };
         let size = process.console_size().or(inherited);
-        let master =
-            console::setup_exec_terminal(size.as_ref(), uid, gid).map_err(|e| e.to_string())?;
+        let master = console::setup_exec_terminal(size.as_ref(), uid).map_err(|e| e.to_string())?;
         if let Some(sock) = opts.console_socket {
             console::send_fd(sock.as_fd(), master.as_fd(), "/dev/console")
                 .map_err(|e| e.to_string())?;

@@ -121,7 +121,7 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     let uid = process.user().uid();
     let gid = process.user().gid();
     if process.terminal().unwrap_or(false) {
-        setup_terminal(a, process, uid, gid)?;
+        setup_terminal(a, process, uid)?;
     }
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(|e| os_err("hostname", "sethostname", e))?;
@@ -269,7 +269,7 @@ fn chroot_only(rootfs: &Path) -> Result<(), String> {
     nix::unistd::chdir("/").map_err(|e| os_err("root.path", "chdir /", e))
 }
 
-fn setup_terminal(a: &InitArgs, process: &Process, uid: u32, gid: u32) -> Result<(), String> {
+fn setup_terminal(a: &InitArgs, process: &Process, uid: u32) -> Result<(), String> {
     // A foreground run relays the caller's terminal: give the pty its size now, so
     // the process never sees 0x0 before the relay copies it.
     let inherited = match process.console_size() {
@@ -277,7 +277,7 @@ fn setup_terminal(a: &InitArgs, process: &Process, uid: u32, gid: u32) -> Result
         _ => None,
     };
     let size = process.console_size().or(inherited);
-    let master = console::setup_console(size.as_ref(), uid, gid).map_err(|e| e.to_string())?;
+    let master = console::setup_console(size.as_ref(), uid).map_err(|e| e.to_string())?;
     if let Some(sock) = a.console_socket {
         // SAFETY: the console socket fd was inherited from the parent and is open.
         let sock = unsafe { BorrowedFd::borrow_raw(sock) };
