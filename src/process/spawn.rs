@@ -7,6 +7,7 @@
 //! parent `Go` -> [intermediate `Pid`] -> init [`Console`+fd] -> `Ready` | `Error`.
 
 use crate::bundle::Bundle;
+use crate::cgroups::{Cgroup, CgroupError};
 use crate::linux::namespaces::{self, NamespaceError, OpenNamespace};
 use crate::linux::{rlimits, user};
 use crate::process::channel::{self, ChannelError, Message};
@@ -24,6 +25,8 @@ pub enum SpawnError {
     Rlimit(#[from] rlimits::RlimitError),
     #[error(transparent)]
     User(#[from] user::UserError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
     #[error("clone: {0}")]
     Clone(nix::Error),
     #[error("process.oomScoreAdj: writing /proc/{pid}/oom_score_adj: {source}")]
@@ -46,6 +49,9 @@ pub struct SpawnOptions<'a> {
     pub console_back: bool,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// The container's cgroup, already made: resources are written and the child
+    /// placed in it before it is released.
+    pub cgroup: Option<&'a Cgroup>,
 }
 
 /// The container's init, ready (waiting on the FIFO, or exec'ing).
@@ -222,6 +228,18 @@ fn drive(
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write(format!("/proc/{child}/oom_score_adj"), adj.to_string())
             .map_err(|source| fail(SpawnError::OomScoreAdj { pid: child, source }, &[child]))?;
+    }
+    if let Some(cg) = opts.cgroup {
+        // The child waits for Go, so it never runs outside its limits; a second
+        // fork's grandchild inherits the cgroup.
+        let linux = spec.linux().as_ref();
+        let resources = linux
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
+        cg.set(&resources, &devices)
+            .and_then(|()| cg.add_pid(child))
+            .map_err(|e| fail(e.into(), &[child]))?;
     }
     if clone_plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         let linux = spec.linux().as_ref().expect("validated");
