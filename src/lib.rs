@@ -6,6 +6,7 @@
 //! `linux` holds one small module per kernel facility.
 
 pub mod bundle;
+pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod exe_seal;

@@ -102,6 +102,9 @@ pub struct State {
     /// The container has a pid namespace of its own (killing init kills all).
     #[serde(default)]
     pub own_pid_ns: bool,
+    /// The container's cgroup (none in state files of older husk versions).
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroups::Cgroup>,
 }
 
 /// The runtime.md state of a container, as `husk state` prints it.
@@ -323,6 +326,7 @@ mod tests {
             owner: String::new(),
             annotations: HashMap::new(),
             own_pid_ns: true,
+            cgroup: None,
         };
         c.save(&st).unwrap();
         drop(c);

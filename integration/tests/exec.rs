@@ -61,6 +61,12 @@ fn exec_process_joins_every_namespace_of_the_init() {
             "{ns}: exec'd process shares the init's namespace"
         );
     }
+    let cgroups = |p: i32| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();
+    assert_eq!(
+        cgroups(pid),
+        cgroups(c.pid()),
+        "exec'd process is in the container's cgroups"
+    );
 }
 
 #[test]

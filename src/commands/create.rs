@@ -3,6 +3,7 @@
 //! file is written. A failure leaves nothing behind.
 
 use crate::bundle::{self, Bundle};
+use crate::cgroups::Cgroup;
 use crate::cli::CreateArgs;
 use crate::commands::{CommandError, Context};
 use crate::linux::console;
@@ -102,13 +103,48 @@ fn create_in(
         bundle.namespaces.create,
         bundle.namespaces.join
     ));
+    let cgroups_path = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone());
+    let mut cgroup = Cgroup::new(cgroups_path.as_deref(), &args.id)?;
+    cgroup.create()?;
+    let made = spawn_and_save(
+        dir,
+        bundle,
+        args,
+        mode,
+        fifo.as_ref(),
+        console_socket.as_ref(),
+        &cgroup,
+    );
+    if made.is_err() {
+        if let Err(e) = cgroup.destroy() {
+            crate::logging::warn(&format!("create {}: {e}", args.id));
+        }
+    }
+    made
+}
+
+/// Spawn the init in `cgroup` and save the state; on error the init is gone.
+fn spawn_and_save(
+    dir: &ContainerDir,
+    bundle: &Bundle,
+    args: &CreateArgs,
+    mode: Mode,
+    fifo: Option<&OwnedFd>,
+    console_socket: Option<&OwnedFd>,
+    cgroup: &Cgroup,
+) -> Result<(State, Spawned), CommandError> {
     let spawned = spawn::spawn(&SpawnOptions {
         bundle,
-        exec_fifo: fifo.as_ref(),
-        console_socket: console_socket.as_ref(),
+        exec_fifo: fifo,
+        console_socket,
         console_back: mode.console_back,
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
+        cgroup: Some(cgroup),
     })?;
     crate::logging::debug(&format!(
         "create {}: init pid {} is ready",
@@ -128,6 +164,7 @@ fn create_in(
         owner: String::new(),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         own_pid_ns: bundle.namespaces.creates(LinuxNamespaceType::Pid),
+        cgroup: Some(cgroup.clone()),
     };
     let saved = dir
         .save(&state)

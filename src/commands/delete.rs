@@ -3,7 +3,7 @@
 
 use crate::cli::DeleteArgs;
 use crate::commands::{kill, CommandError, Context};
-use crate::state::{StateError, Status};
+use crate::state::{ContainerDir, State, StateError, Status};
 
 pub fn run(ctx: &Context, args: &DeleteArgs) -> Result<i32, CommandError> {
     let dir = match ctx.store.open(&args.id) {
@@ -26,6 +26,19 @@ pub fn run(ctx: &Context, args: &DeleteArgs) -> Result<i32, CommandError> {
             )))
         }
     }
-    dir.remove()?;
+    remove(dir, &state)?;
     Ok(0)
+}
+
+/// Remove a stopped container: kill what is left in its cgroup (processes of a
+/// container without a pid namespace outlive its init), remove the cgroup, then
+/// the state dir. If the cgroup cannot be removed the state stays, so `delete`
+/// can be retried.
+pub fn remove(dir: ContainerDir, state: &State) -> Result<(), CommandError> {
+    if let Some(cg) = &state.cgroup {
+        kill::signal_all(state, libc::SIGKILL);
+        cg.destroy()?;
+    }
+    dir.remove()?;
+    Ok(())
 }

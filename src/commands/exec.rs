@@ -49,6 +49,7 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
         console_back: terminal && !args.detach && args.console_socket.is_none(),
         preserve_fds: args.preserve_fds,
         seccomp: bundle.as_ref().and_then(|b| b.seccomp.as_ref()),
+        cgroup: state.cgroup.as_ref(),
     })?;
     if let Some(p) = &args.pid_file {
         create::write_pid_file(p, spawned.pid)?;

@@ -1,5 +1,6 @@
 //! `husk kill ID [SIGNAL]`: send a signal to the container's init (or, with
-//! `--all`, to every process of its pid namespace).
+//! `--all`, to every process of its cgroup, or of its pid namespace for state
+//! written before husk managed cgroups).
 
 use crate::cli::KillArgs;
 use crate::commands::{CommandError, Context};
@@ -59,9 +60,32 @@ fn pid_ns_of(pid: i32) -> Option<u64> {
         .map(|m| m.ino())
 }
 
-/// Signal every process in the container's own pid namespace (init last); without
-/// one, only the init can be found (cgroups come with the cgroup manager).
+/// Signal every process of the container, init last: those in its cgroup (with or
+/// without a pid namespace); SIGKILL is repeated for processes forked meanwhile.
+/// v1 freezer: a frozen container is not handled yet (pause comes later).
 pub fn signal_all(state: &State, sig: i32) {
+    if let Some(cg) = &state.cgroup {
+        let alive = init_alive(state.pid, state.init_start_time);
+        let mut done = std::collections::HashSet::new();
+        for _ in 0..if sig == libc::SIGKILL { 10 } else { 1 } {
+            let pids = cg.pids().unwrap_or_default();
+            let fresh: Vec<i32> = pids
+                .into_iter()
+                .filter(|p| *p != state.pid && !done.contains(p))
+                .collect();
+            if fresh.is_empty() {
+                break;
+            }
+            for p in fresh {
+                let _ = signal(p, sig);
+                done.insert(p);
+            }
+        }
+        if alive {
+            let _ = signal(state.pid, sig);
+        }
+        return;
+    }
     if state.own_pid_ns {
         if let Some(ns) = pid_ns_of(state.pid) {
             let pids: Vec<i32> = std::fs::read_dir("/proc")

@@ -48,6 +48,8 @@ pub enum CommandError {
     #[error(transparent)]
     Spec(#[from] spec::SpecError),
     #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
     Console(#[from] crate::linux::console::ConsoleError),
     #[error(transparent)]
     Foreground(#[from] crate::process::foreground::ForegroundError),

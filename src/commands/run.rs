@@ -4,7 +4,7 @@
 
 use crate::cli::RunArgs;
 use crate::commands::create::{self, Mode};
-use crate::commands::{kill, CommandError, Context};
+use crate::commands::{delete, kill, CommandError, Context};
 use crate::process::foreground;
 
 pub fn run(ctx: &Context, args: &RunArgs) -> Result<i32, CommandError> {
@@ -52,10 +52,17 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<i32, CommandError> {
         return Ok(result?);
     }
     if let Ok(dir) = ctx.store.open(&state.id) {
-        if let Ok(s) = dir.load() {
-            kill::kill_and_wait(&s);
+        match dir.load() {
+            Ok(s) => {
+                kill::kill_and_wait(&s);
+                if let Err(e) = delete::remove(dir, &s) {
+                    crate::logging::warn(&format!("run {}: {e}", s.id));
+                }
+            }
+            Err(_) => {
+                let _ = dir.remove();
+            }
         }
-        let _ = dir.remove();
     }
     Ok(result?)
 }

@@ -7,7 +7,7 @@
 //! `Ready` | `Error`.
 
 use crate::linux::namespaces::{self, OpenNamespace};
-use crate::linux::{console, rlimits, user};
+use crate::linux::{console, user};
 use crate::process::channel::{self, Channel, Message};
 use crate::process::init;
 use crate::process::spawn::{self, SpawnError, Spawned};
@@ -24,6 +24,8 @@ pub struct ExecOptions<'a> {
     /// Bring the pty master back over the sync channel (foreground exec with a tty).
     pub console_back: bool,
     pub preserve_fds: u32,
+    /// The container's cgroup: the new process joins it before it runs.
+    pub cgroup: Option<&'a crate::cgroups::Cgroup>,
     /// The container's `linux.seccomp`, which applies to exec'd processes too.
     pub seccomp: Option<&'a crate::seccomp::Program>,
 }
@@ -107,12 +109,9 @@ fn drive(
     must_fork: bool,
 ) -> Result<Spawned, DriveError> {
     let fail = |e: SpawnError, pids: &[i32]| (e, pids.to_vec());
-    if let Some(r) = opts.process.rlimits() {
-        rlimits::apply(child, r).map_err(|e| fail(e.into(), &[child]))?;
-    }
-    if let Some(adj) = opts.process.oom_score_adj() {
-        std::fs::write(format!("/proc/{child}/oom_score_adj"), adj.to_string())
-            .map_err(|source| fail(SpawnError::OomScoreAdj { pid: child, source }, &[child]))?;
+    spawn::apply_process_limits(child, opts.process).map_err(|e| fail(e, &[child]))?;
+    if let Some(cg) = opts.cgroup {
+        cg.add_pid(child).map_err(|e| fail(e.into(), &[child]))?;
     }
     ch.send(&Message::Go)
         .map_err(|e| fail(e.into(), &[child]))?;

@@ -7,6 +7,7 @@
 //! parent `Go` -> [intermediate `Pid`] -> init [`Console`+fd] -> `Ready` | `Error`.
 
 use crate::bundle::Bundle;
+use crate::cgroups::{Cgroup, CgroupError};
 use crate::linux::namespaces::{self, NamespaceError, OpenNamespace};
 use crate::linux::{rlimits, user};
 use crate::process::channel::{self, ChannelError, Message};
@@ -24,6 +25,8 @@ pub enum SpawnError {
     Rlimit(#[from] rlimits::RlimitError),
     #[error(transparent)]
     User(#[from] user::UserError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
     #[error("clone: {0}")]
     Clone(nix::Error),
     #[error("process.oomScoreAdj: writing /proc/{pid}/oom_score_adj: {source}")]
@@ -46,6 +49,9 @@ pub struct SpawnOptions<'a> {
     pub console_back: bool,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// The container's cgroup, already made: resources are written and the child
+    /// placed in it before it is released.
+    pub cgroup: Option<&'a Cgroup>,
 }
 
 /// The container's init, ready (waiting on the FIFO, or exec'ing).
@@ -205,6 +211,32 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
 
 type DriveError = (SpawnError, Vec<i32>);
 
+/// `process.rlimits` and `process.oomScoreAdj` on the (still waiting) child, from
+/// the host's user namespace.
+pub(crate) fn apply_process_limits(
+    child: i32,
+    process: &oci_spec::runtime::Process,
+) -> Result<(), SpawnError> {
+    if let Some(r) = process.rlimits() {
+        rlimits::apply(child, r)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write(format!("/proc/{child}/oom_score_adj"), adj.to_string())
+            .map_err(|source| SpawnError::OomScoreAdj { pid: child, source })?;
+    }
+    Ok(())
+}
+
+/// `linux.uidMappings`/`gidMappings` for a child that created its user namespace.
+fn write_id_maps(child: i32, spec: &oci_spec::runtime::Spec) -> Result<(), SpawnError> {
+    let linux = spec.linux().as_ref().expect("validated");
+    Ok(user::write_maps(
+        child,
+        linux.uid_mappings().as_deref().unwrap_or_default(),
+        linux.gid_mappings().as_deref().unwrap_or_default(),
+    )?)
+}
+
 /// Everything the parent does while the child sets up; on error returns the pids
 /// that must be killed.
 fn drive(
@@ -216,21 +248,21 @@ fn drive(
     let spec = &opts.bundle.spec;
     let fail = |e: SpawnError, pids: &[i32]| (e, pids.to_vec());
     let process = spec.process().as_ref().expect("validated");
-    if let Some(r) = process.rlimits() {
-        rlimits::apply(child, r).map_err(|e| fail(e.into(), &[child]))?;
-    }
-    if let Some(adj) = process.oom_score_adj() {
-        std::fs::write(format!("/proc/{child}/oom_score_adj"), adj.to_string())
-            .map_err(|source| fail(SpawnError::OomScoreAdj { pid: child, source }, &[child]))?;
+    apply_process_limits(child, process).map_err(|e| fail(e, &[child]))?;
+    if let Some(cg) = opts.cgroup {
+        // The child waits for Go, so it never runs outside its limits; a second
+        // fork's grandchild inherits the cgroup.
+        let linux = spec.linux().as_ref();
+        let resources = linux
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
+        cg.set(&resources, &devices)
+            .and_then(|()| cg.add_pid(child))
+            .map_err(|e| fail(e.into(), &[child]))?;
     }
     if clone_plan.clone_flags & libc::CLONE_NEWUSER != 0 {
-        let linux = spec.linux().as_ref().expect("validated");
-        user::write_maps(
-            child,
-            linux.uid_mappings().as_deref().unwrap_or_default(),
-            linux.gid_mappings().as_deref().unwrap_or_default(),
-        )
-        .map_err(|e| fail(e.into(), &[child]))?;
+        write_id_maps(child, spec).map_err(|e| fail(e, &[child]))?;
     }
     ch.send(&Message::Go)
         .map_err(|e| fail(e.into(), &[child]))?;
@@ -241,13 +273,7 @@ fn drive(
         let received = ch.recv_with_fd().map_err(|e| fail(e.into(), &[init_pid]))?;
         match received {
             Some((Message::MapsPlease, _)) if clone_plan.delayed_userns => {
-                let linux = spec.linux().as_ref().expect("validated");
-                user::write_maps(
-                    child,
-                    linux.uid_mappings().as_deref().unwrap_or_default(),
-                    linux.gid_mappings().as_deref().unwrap_or_default(),
-                )
-                .map_err(|e| fail(e.into(), &[child]))?;
+                write_id_maps(child, spec).map_err(|e| fail(e, &[child]))?;
                 ch.send(&Message::Go)
                     .map_err(|e| fail(e.into(), &[child]))?;
             }

@@ -1,0 +1,278 @@
+//! `linux.resources` and `linux.cgroupsPath` with the cgroupfs driver: limits are
+//! observed in the container's cgroup from the host (found through
+//! /proc/<pid>/cgroup) and from inside through the default cgroup mount; the
+//! cgroup directories go away after delete and after a failed create; `kill --all`
+//! reaches every process of a container without a pid namespace.
+//!
+//! Written for this host's v1/hybrid layout; on a pure v2 host the tests print a
+//! skip line (the v2 translations are unit-tested in husk).
+
+use std::path::PathBuf;
+
+use husk_integration::leak::{bundle_processes, cgroup_dirs_named};
+use husk_integration::{is_husk, poll, procfs, require_root, Bundle, Container, Runtime};
+use serde_json::json;
+
+/// Whether /sys/fs/cgroup holds v1 hierarchies (else: unified v2).
+fn v1_host() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
+}
+
+macro_rules! require_v1 {
+    () => {
+        require_root!();
+        if !v1_host() {
+            eprintln!("skip: these checks read cgroup v1 files");
+            return;
+        }
+    };
+}
+
+/// The container's directory in the v1 hierarchy holding `controller`, from
+/// /proc/<pid>/cgroup.
+fn cgroup_dir(pid: i32, controller: &str) -> PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|c| c == controller))
+        })
+        .unwrap_or_else(|| panic!("no {controller} line in /proc/{pid}/cgroup:\n{text}"));
+    let path = line.splitn(3, ':').nth(2).unwrap();
+    PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}"))
+}
+
+fn read(dir: &std::path::Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()))
+        .trim()
+        .to_string()
+}
+
+/// Create (not start) a container from `b` with a fresh id chosen here.
+fn created<'a>(rt: &'a Runtime, b: &Bundle, id: &str) -> Container<'a> {
+    rt.create(id, b).assert_ok();
+    rt.guard(id)
+}
+
+#[test]
+fn memory_limit_visible_from_host_and_inside() {
+    require_v1!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.config_mut()["linux"]["resources"] = json!({"memory": {"limit": 67108864}});
+    b.sh("cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exec sleep 30");
+    let c = rt.container(&b);
+    let dir = cgroup_dir(c.pid(), "memory");
+    assert_eq!(dir.file_name().unwrap(), c.id(), "{}", dir.display());
+    assert_eq!(read(&dir, "memory.limit_in_bytes"), "67108864");
+    c.start_ok();
+    assert!(
+        c.wait_stdout_contains("67108864"),
+        "inside: {:?}",
+        c.stdout()
+    );
+}
+
+#[test]
+fn cpu_quota_period_shares() {
+    require_v1!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.config_mut()["linux"]["resources"] =
+        json!({"cpu": {"shares": 512, "quota": 20000, "period": 50000}});
+    b.args(&["sleep", "30"]);
+    let id = rt.new_id("husk-it");
+    let c = created(&rt, &b, &id);
+    let dir = cgroup_dir(c.pid(), "cpu");
+    assert_eq!(read(&dir, "cpu.shares"), "512");
+    assert_eq!(read(&dir, "cpu.cfs_quota_us"), "20000");
+    assert_eq!(read(&dir, "cpu.cfs_period_us"), "50000");
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    require_v1!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.config_mut()["linux"]["resources"] = json!({"pids": {"limit": 10}});
+    // The inner shell dies when a fork fails; the outer one reads pids.current
+    // with a builtin (no fork left) and reports.
+    b.sh(
+        "sh -c 'i=0; while [ $i -lt 20 ]; do sleep 100 & i=$((i+1)); done; echo all-started'; \
+         read n < /sys/fs/cgroup/pids/pids.current; echo current=$n; \
+         read m < /sys/fs/cgroup/pids/pids.max; echo max=$m",
+    );
+    let out = rt.run_bundle(&b);
+    assert!(
+        out.stdout.contains("max=10"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        !out.stdout.contains("all-started"),
+        "20 background processes started under pids.max 10:\n{}",
+        out.stdout
+    );
+    let current: u32 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("current="))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!((1..=10).contains(&current), "{}", out.stdout);
+}
+
+#[test]
+fn absolute_cgroups_path_and_removal_after_delete() {
+    require_v1!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let id = rt.new_id("husk-it");
+    let parent = format!("husk-it-parent-{}-{id}", std::process::id());
+    b.config_mut()["linux"]["cgroupsPath"] = json!(format!("/{parent}/{id}"));
+    b.args(&["sleep", "30"]);
+    let c = created(&rt, &b, &id);
+    for controller in ["memory", "cpu", "pids", "devices"] {
+        let dir = cgroup_dir(c.pid(), controller);
+        assert_eq!(
+            dir,
+            PathBuf::from(format!("/sys/fs/cgroup/{controller}/{parent}/{id}")),
+            "{controller}"
+        );
+        assert!(dir.is_dir());
+    }
+    c.start_ok();
+    c.kill("KILL").assert_ok();
+    assert!(c.wait_status("stopped"));
+    c.delete().assert_ok();
+    assert_eq!(cgroup_dirs_named(&id), Vec::<PathBuf>::new());
+    let parents = cgroup_dirs_named(&parent);
+    // runc leaves the parent it made; husk removes what it made.
+    for p in &parents {
+        let _ = std::fs::remove_dir(p);
+    }
+    if is_husk() {
+        assert_eq!(
+            parents,
+            Vec::<PathBuf>::new(),
+            "husk removes the parent it made"
+        );
+    }
+}
+
+#[test]
+fn failed_create_leaves_no_cgroup() {
+    require_v1!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.config_mut()["linux"]["resources"] = json!({"cpu": {"cpus": "999"}});
+    b.args(&["true"]);
+    let id = rt.new_id("husk-it");
+    let out = rt.create(&id, &b);
+    out.assert_fail();
+    if is_husk() {
+        assert!(
+            out.stderr.contains("linux.resources.cpu.cpus") && out.stderr.contains("cpuset.cpus"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(cgroup_dirs_named(&id), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn kill_all_without_pid_namespace_reaches_every_process() {
+    require_v1!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.remove_namespace("pid");
+    let out = b.host_dir("/out");
+    // An orphan (re-parented away from the container's init) and a child.
+    b.sh("(sleep 1002 &); sleep 1001 & touch /out/ready; exec sleep 1000");
+    let id = rt.new_id("husk-it");
+    let c = created(&rt, &b, &id);
+    c.start_ok();
+    let ids = [id.clone()];
+    let mut pids = Vec::new();
+    assert!(
+        poll::wait_until(poll::PATIENCE, || {
+            pids = bundle_processes(b.path(), b.marker(), &ids);
+            out.join("ready").exists() && pids.len() >= 3
+        }),
+        "three container processes: {pids:?}"
+    );
+    rt.cmd(&["kill", "--all", &id, "KILL"]).assert_ok();
+    for pid in &pids {
+        assert!(
+            poll::wait_until(poll::PATIENCE, || !procfs::alive(*pid, None)),
+            "process {pid} survived kill --all"
+        );
+    }
+    assert!(c.wait_status("stopped"));
+    c.delete().assert_ok();
+    assert_eq!(cgroup_dirs_named(&id), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn delete_kills_leftovers_of_a_container_without_pid_namespace() {
+    require_v1!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.remove_namespace("pid");
+    b.sh("sleep 1003 & exit 0");
+    let id = rt.new_id("husk-it");
+    let c = created(&rt, &b, &id);
+    c.start_ok();
+    assert!(c.wait_status("stopped"));
+    let ids = [id.clone()];
+    let left = bundle_processes(b.path(), b.marker(), &ids);
+    assert!(!left.is_empty(), "the background sleep outlives init");
+    c.delete().assert_ok();
+    for pid in &left {
+        assert!(
+            poll::wait_until(poll::PATIENCE, || !procfs::alive(*pid, None)),
+            "process {pid} survived delete"
+        );
+    }
+    assert_eq!(cgroup_dirs_named(&id), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn cgroup_namespace_sees_its_cgroup_as_root() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.add_namespace("cgroup");
+    b.sh("cat /proc/self/cgroup");
+    let out = rt.run_ok(&b);
+    let lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in lines {
+        assert!(l.ends_with(":/"), "{l} (all of it: {out})");
+    }
+}
+
+#[test]
+fn default_placement_is_below_own_cgroup_named_after_the_id() {
+    require_v1!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.args(&["sleep", "30"]);
+    let id = rt.new_id("husk-it");
+    let c = created(&rt, &b, &id);
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let theirs = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap();
+    for (mine, their) in own.lines().zip(theirs.lines()) {
+        let (m, t) = (
+            mine.rsplit_once(':').unwrap(),
+            their.rsplit_once(':').unwrap(),
+        );
+        assert_eq!(m.0, t.0);
+        let want = format!("{}/{id}", m.1.trim_end_matches('/'));
+        assert_eq!(t.1, want, "{their}");
+    }
+}

@@ -1,0 +1,340 @@
+//! cgroup v2 (unified): one directory; the controllers are enabled in every
+//! ancestor's cgroup.subtree_control; `linux.resources` is converted to the v2
+//! files as runc does (cpu.shares -> cpu.weight, quota/period -> cpu.max,
+//! swap -> memory.swap.max = swap - limit, ...).
+//!
+//! Device rules need an eBPF program on v2; until husk builds one they are not
+//! enforced (a warning says so).
+
+use super::{apply_write, join_below, make_dirs, missing_dirs, Dir, SysErr, Write};
+use oci_spec::runtime::LinuxResources;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum V2Error {
+    #[error("linux.cgroupsPath: this process has no cgroup v2 entry in /proc/self/cgroup")]
+    NoOwnCgroup,
+    #[error("linux.cgroupsPath: mkdir {path}: {source}")]
+    Mkdir { path: PathBuf, source: SysErr },
+    #[error("{field}: writing {path}: {source}")]
+    Write {
+        field: String,
+        path: PathBuf,
+        source: SysErr,
+    },
+    #[error("{field}: the {controller} controller is not available in {path} (cgroup.controllers: {available:?})")]
+    NoController {
+        field: String,
+        controller: &'static str,
+        path: PathBuf,
+        available: String,
+    },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("cgroup: adding pid {pid}: writing {path}: {source}")]
+    AddPid {
+        pid: i32,
+        path: PathBuf,
+        source: SysErr,
+    },
+    #[error("cgroup: removing {path}: {source}")]
+    Remove { path: PathBuf, source: SysErr },
+}
+
+/// The container's cgroup below `root`: an absolute `inner` from the root; a
+/// relative one from the parent of this process's cgroup (its own cgroup holds
+/// processes, so controllers could not be enabled below it), as runc.
+pub fn resolve(root: &Path, proc_cgroup: &str, inner: &Path) -> Result<Dir, V2Error> {
+    let path = if inner.is_absolute() {
+        join_below(root, inner)
+    } else {
+        let own = super::own_cgroups(proc_cgroup)
+            .into_iter()
+            .find(|(c, _)| c.is_empty())
+            .map(|(_, p)| p)
+            .ok_or(V2Error::NoOwnCgroup)?;
+        let parent = own.parent().unwrap_or(Path::new("/"));
+        join_below(&join_below(root, parent), inner)
+    };
+    Ok(Dir {
+        controllers: Vec::new(),
+        root: root.to_path_buf(),
+        path,
+        created: Vec::new(),
+    })
+}
+
+/// mkdir -p, then enable every available controller in each ancestor's
+/// cgroup.subtree_control (all at once, else one by one ignoring failures: an
+/// ancestor with processes of its own cannot delegate domain controllers).
+pub fn create(d: &mut Dir) -> Result<(), V2Error> {
+    let missing = missing_dirs(&d.root, &d.path);
+    d.created = make_dirs(&missing).map_err(|(path, source)| V2Error::Mkdir { path, source })?;
+    let rel = d.path.strip_prefix(&d.root).unwrap_or(Path::new(""));
+    let mut cur = d.root.clone();
+    for c in rel.components() {
+        enable_controllers(&cur);
+        cur.push(c);
+    }
+    Ok(())
+}
+
+fn enable_controllers(dir: &Path) {
+    let Ok(avail) = std::fs::read_to_string(dir.join("cgroup.controllers")) else {
+        return;
+    };
+    let all: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
+    if all.is_empty() {
+        return;
+    }
+    let file = dir.join("cgroup.subtree_control");
+    if super::write_file(&file, &all.join(" ")).is_err() {
+        for c in &all {
+            let _ = super::write_file(&file, c);
+        }
+    }
+}
+
+/// runc's cpu.shares -> cpu.weight: [2, 262144] onto [1, 10000]; 0 is unset.
+pub fn cpu_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + ((shares.max(2) - 2) * 9999) / 262142
+}
+
+/// runc's blkio weight [10, 1000] -> io.weight [1, 10000].
+pub fn io_weight(weight: u16) -> u64 {
+    if weight == 0 {
+        return 0;
+    }
+    1 + ((u64::from(weight).max(10) - 10) * 9999) / 990
+}
+
+/// cpu.max from quota and period: "max" without a positive quota.
+pub fn cpu_max(quota: i64, period: u64) -> String {
+    let mut s = if quota > 0 {
+        quota.to_string()
+    } else {
+        "max".to_string()
+    };
+    if period != 0 {
+        s.push_str(&format!(" {period}"));
+    }
+    s
+}
+
+/// memory.swap.max from the v1-style memory+swap value: `swap - limit`; -1 is
+/// "max", 0 is unset (None); unlimited memory with unset swap means unlimited swap.
+pub fn swap_max(limit: i64, swap: i64) -> Result<Option<String>, String> {
+    if limit == -1 && swap == 0 {
+        return Ok(Some("max".into()));
+    }
+    match swap {
+        0 => return Ok(None),
+        -1 => return Ok(Some("max".into())),
+        _ => {}
+    }
+    if limit == 0 || limit == -1 {
+        return Err("a swap limit needs a memory limit".into());
+    }
+    if limit < 0 || swap < 0 {
+        return Err(format!("invalid memory/swap values {limit}/{swap}"));
+    }
+    if swap < limit {
+        return Err(format!(
+            "memory+swap limit {swap} should be >= the memory limit {limit}"
+        ));
+    }
+    Ok(Some((swap - limit).to_string()))
+}
+
+fn max_or(v: i64) -> String {
+    if v < 0 {
+        "max".to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The v2 writes for `r`, in order.
+pub fn writes(r: &LinuxResources) -> Result<Vec<Write>, V2Error> {
+    let mut out = Vec::new();
+    if let Some(cpu) = r.cpu() {
+        if let Some(cpus) = cpu.cpus() {
+            out.push(Write::new(
+                "linux.resources.cpu.cpus",
+                "cpuset",
+                "cpuset.cpus",
+                cpus,
+            ));
+        }
+        if let Some(mems) = cpu.mems() {
+            out.push(Write::new(
+                "linux.resources.cpu.mems",
+                "cpuset",
+                "cpuset.mems",
+                mems,
+            ));
+        }
+    }
+    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        crate::logging::warn(
+            "linux.resources.devices: device rules are not enforced on cgroup v2 yet (needs eBPF)",
+        );
+    }
+    if let Some(m) = r.memory() {
+        let limit = m.limit().unwrap_or(0);
+        let swap = swap_max(limit, m.swap().unwrap_or(0)).map_err(|reason| V2Error::Invalid {
+            field: "linux.resources.memory.swap".into(),
+            reason,
+        })?;
+        if let Some(s) = swap {
+            let mut w = Write::new(
+                "linux.resources.memory.swap",
+                "memory",
+                "memory.swap.max",
+                s,
+            );
+            // Without swap accounting the file is absent; runc skips "max" then.
+            w.optional = m.swap().unwrap_or(0) <= 0;
+            out.push(w);
+        }
+        if limit != 0 {
+            out.push(Write::new(
+                "linux.resources.memory.limit",
+                "memory",
+                "memory.max",
+                max_or(limit),
+            ));
+        }
+        if let Some(res) = m.reservation().filter(|r| *r != 0) {
+            out.push(Write::new(
+                "linux.resources.memory.reservation",
+                "memory",
+                "memory.low",
+                max_or(res),
+            ));
+        }
+        if m.swappiness().is_some() {
+            crate::logging::warn(
+                "linux.resources.memory.swappiness: no cgroup v2 equivalent; ignored",
+            );
+        }
+        if m.disable_oom_killer() == Some(true) {
+            crate::logging::warn(
+                "linux.resources.memory.disableOOMKiller: no cgroup v2 equivalent; ignored",
+            );
+        }
+        super::warn_ignored_kernel_memory(m);
+    }
+    if let Some(cpu) = r.cpu() {
+        let weight = cpu_weight(cpu.shares().unwrap_or(0));
+        if weight != 0 {
+            out.push(Write::new(
+                "linux.resources.cpu.shares",
+                "cpu",
+                "cpu.weight",
+                weight,
+            ));
+        }
+        let (quota, period) = (cpu.quota().unwrap_or(0), cpu.period().unwrap_or(0));
+        if quota != 0 || period != 0 {
+            out.push(Write::new(
+                "linux.resources.cpu.quota",
+                "cpu",
+                "cpu.max",
+                cpu_max(quota, period),
+            ));
+        }
+        if let Some(b) = cpu.burst() {
+            out.push(Write::new(
+                "linux.resources.cpu.burst",
+                "cpu",
+                "cpu.max.burst",
+                b,
+            ));
+        }
+        if let Some(idle) = cpu.idle() {
+            out.push(Write::new(
+                "linux.resources.cpu.idle",
+                "cpu",
+                "cpu.idle",
+                idle,
+            ));
+        }
+        for (field, set) in [
+            (
+                "linux.resources.cpu.realtimeRuntime",
+                cpu.realtime_runtime().unwrap_or(0) != 0,
+            ),
+            (
+                "linux.resources.cpu.realtimePeriod",
+                cpu.realtime_period().unwrap_or(0) != 0,
+            ),
+        ] {
+            if set {
+                return Err(V2Error::Invalid {
+                    field: field.into(),
+                    reason: "realtime cpu limits are not supported on cgroup v2".into(),
+                });
+            }
+        }
+    }
+    if let Some(p) = r.pids() {
+        if p.limit() != 0 {
+            out.push(Write::new(
+                "linux.resources.pids.limit",
+                "pids",
+                "pids.max",
+                max_or(p.limit()),
+            ));
+        }
+    }
+    if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
+        let mut wr = Write::new("linux.resources.blockIO.weight", "io", "io.bfq.weight", w);
+        wr.fallback = Some(("io.weight".into(), io_weight(w).to_string()));
+        out.push(wr);
+    }
+    for (i, h) in r
+        .hugepage_limits()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        out.push(Write::new(
+            format!("linux.resources.hugepageLimits[{i}]"),
+            "hugetlb",
+            format!("hugetlb.{}.max", h.page_size()),
+            max_or(h.limit()),
+        ));
+    }
+    Ok(out)
+}
+
+/// Write `r` into the cgroup; a value for a controller the cgroup does not have is
+/// an error naming the field.
+pub fn set(d: &Dir, r: &LinuxResources) -> Result<(), V2Error> {
+    let writes = writes(r)?;
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let available = std::fs::read_to_string(d.path.join("cgroup.controllers")).unwrap_or_default();
+    for w in writes {
+        if !available.split_whitespace().any(|c| c == w.controller) {
+            return Err(V2Error::NoController {
+                field: w.field,
+                controller: w.controller,
+                path: d.path.clone(),
+                available: available.trim().to_string(),
+            });
+        }
+        apply_write(&d.path, &w).map_err(|(path, source)| V2Error::Write {
+            field: w.field.clone(),
+            path,
+            source,
+        })?;
+    }
+    Ok(())
+}
