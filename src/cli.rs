@@ -71,6 +71,10 @@ pub enum Command {
     Spec(SpecArgs),
     /// Execute a new process inside a running container.
     Exec(ExecArgs),
+    /// Suspend every process of the container.
+    Pause(IdArg),
+    /// Resume every process of a paused container.
+    Resume(IdArg),
 }
 
 #[derive(Debug, Args)]

@@ -241,10 +241,14 @@ impl ContainerDir {
     }
 
     /// The derived status: stopped unless the init pid is alive with the recorded
-    /// start time; created while the exec FIFO exists; else running.
+    /// start time; paused while its cgroup is frozen; created while the exec FIFO
+    /// exists; else running.
     pub fn status(&self, state: &State) -> Status {
         if !init_alive(state.pid, state.init_start_time) {
             return Status::Stopped;
+        }
+        if state.cgroup.as_ref().is_some_and(|c| c.frozen()) {
+            return Status::Paused;
         }
         if self.fifo_path().exists() {
             Status::Created

@@ -12,6 +12,7 @@
 //! relative to the caller's own cgroup on v1, and to its parent on v2.
 
 pub mod devices;
+pub mod freezer;
 pub mod v1;
 pub mod v2;
 
@@ -28,6 +29,8 @@ pub enum CgroupError {
     V1(#[from] v1::V1Error),
     #[error(transparent)]
     V2(#[from] v2::V2Error),
+    #[error(transparent)]
+    Freezer(#[from] freezer::FreezerError),
     #[error("linux.cgroupsPath: {what}: {source}")]
     Detect { what: String, source: SysErr },
     #[error("linux.cgroupsPath: {0}")]
@@ -188,6 +191,47 @@ impl Cgroup {
         pids.sort_unstable();
         pids.dedup();
         Ok(pids)
+    }
+
+    /// Freeze every process of the container (returns once all are frozen).
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        Ok(freezer::freeze(self.version, &self.dirs)?)
+    }
+
+    /// Thaw every process of the container (returns once all are thawed).
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        Ok(freezer::thaw(self.version, &self.dirs)?)
+    }
+
+    /// The freezer's state (thawed where there is no freezer).
+    pub fn freezer_state(&self) -> Result<freezer::FreezerState, CgroupError> {
+        Ok(freezer::state(self.version, &self.dirs)?)
+    }
+
+    /// Whether the container is paused: its freezer reads frozen (or freezing).
+    pub fn frozen(&self) -> bool {
+        matches!(
+            self.freezer_state(),
+            Ok(freezer::FreezerState::Frozen | freezer::FreezerState::Freezing)
+        )
+    }
+
+    /// v2 `cgroup.kill` (Linux 5.14+): SIGKILL every process of the cgroup and its
+    /// descendants at once, frozen or not. Ok(false) where the file does not exist.
+    pub fn kill_all(&self) -> Result<bool, CgroupError> {
+        if self.version != Version::V2 {
+            return Ok(false);
+        }
+        let file = self.dirs[0].path.join("cgroup.kill");
+        if !file.exists() {
+            return Ok(false);
+        }
+        write_file(&file, "1").map_err(|source| v2::V2Error::Write {
+            field: "cgroup.kill".into(),
+            path: file,
+            source,
+        })?;
+        Ok(true)
     }
 
     /// Remove the directories husk made (sub-cgroups first), waiting briefly for

@@ -21,6 +21,12 @@ pub fn run(ctx: &Context, args: &KillArgs) -> Result<i32, CommandError> {
     } else {
         signal(state.pid, sig)
             .map_err(|e| CommandError::msg(format!("kill {}: {e}", state.pid)))?;
+        if status == Status::Paused && sig == libc::SIGKILL {
+            // A frozen v1 cgroup holds the SIGKILL until it is thawed.
+            if let Some(cg) = &state.cgroup {
+                cg.thaw()?;
+            }
+        }
     }
     Ok(0)
 }
@@ -61,13 +67,26 @@ fn pid_ns_of(pid: i32) -> Option<u64> {
 }
 
 /// Signal every process of the container, init last: those in its cgroup (with or
-/// without a pid namespace); SIGKILL is repeated for processes forked meanwhile.
-/// v1 freezer: a frozen container is not handled yet (pause comes later).
+/// without a pid namespace). SIGKILL on v2 is one write to `cgroup.kill`; else the
+/// cgroup is frozen while its pids are listed and signalled (nothing can fork in
+/// between), then thawed again — for SIGKILL also when the container was paused,
+/// since a frozen v1 task does not die until thawed. Without a freezer the pids
+/// are listed and signalled repeatedly for SIGKILL, to catch new forks.
 pub fn signal_all(state: &State, sig: i32) {
     if let Some(cg) = &state.cgroup {
+        if sig == libc::SIGKILL && cg.kill_all().unwrap_or(false) {
+            return;
+        }
         let alive = init_alive(state.pid, state.init_start_time);
+        let was_frozen = cg.frozen();
+        let frozen = was_frozen || cg.freeze().is_ok();
+        let rounds = if frozen || sig != libc::SIGKILL {
+            1
+        } else {
+            10
+        };
         let mut done = std::collections::HashSet::new();
-        for _ in 0..if sig == libc::SIGKILL { 10 } else { 1 } {
+        for _ in 0..rounds {
             let pids = cg.pids().unwrap_or_default();
             let fresh: Vec<i32> = pids
                 .into_iter()
@@ -83,6 +102,9 @@ pub fn signal_all(state: &State, sig: i32) {
         }
         if alive {
             let _ = signal(state.pid, sig);
+        }
+        if frozen && (!was_frozen || sig == libc::SIGKILL) {
+            let _ = cg.thaw();
         }
         return;
     }

@@ -6,6 +6,8 @@ pub mod delete;
 pub mod exec;
 pub mod kill;
 pub mod list;
+pub mod pause;
+pub mod resume;
 pub mod run;
 pub mod spec;
 pub mod start;
