@@ -75,6 +75,8 @@ pub enum Command {
     Pause(IdArg),
     /// Resume every process of a paused container.
     Resume(IdArg),
+    /// Display the processes running inside a container.
+    Ps(PsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +215,18 @@ pub struct ListArgs {
 pub enum ListFormat {
     Table,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Container id.
+    pub id: String,
+    /// Output format: table (the host's `ps`, filtered) or json (the pids).
+    #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Arguments for `ps` (default `-ef`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,7 @@ fn describe(cmd: &Command) -> String {
         Command::Exec(a) => format!("exec {}", a.id),
         Command::Pause(a) => format!("pause {}", a.id),
         Command::Resume(a) => format!("resume {}", a.id),
+        Command::Ps(a) => format!("ps {}", a.id),
     }
 }
 
@@ -46,6 +47,7 @@ fn dispatch(ctx: &Context, cmd: &Command) -> Result<i32, commands::CommandError>
         Command::Exec(a) => commands::exec::run(ctx, a),
         Command::Pause(a) => commands::pause::run(ctx, a),
         Command::Resume(a) => commands::resume::run(ctx, a),
+        Command::Ps(a) => commands::ps::run(ctx, a),
         Command::Spec(a) => {
             let dir = a.bundle.clone().unwrap_or_else(|| ".".into());
             let rootless = ctx.global.rootless.as_deref().is_some_and(|v| v == "true");
