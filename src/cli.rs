@@ -77,6 +77,8 @@ pub enum Command {
     Resume(IdArg),
     /// Display the processes running inside a container.
     Ps(PsArgs),
+    /// Display container events: OOM notifications and resource usage statistics.
+    Events(EventsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +229,18 @@ pub struct PsArgs {
     /// Arguments for `ps` (default `-ef`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Container id.
+    pub id: String,
+    /// The stats collection interval (a Go duration: 5s, 500ms, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub interval: String,
+    /// Display the container's stats once, then exit.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,7 @@ fn describe(cmd: &Command) -> String {
         Command::Pause(a) => format!("pause {}", a.id),
         Command::Resume(a) => format!("resume {}", a.id),
         Command::Ps(a) => format!("ps {}", a.id),
+        Command::Events(a) => format!("events {}", a.id),
     }
 }
 
@@ -48,6 +49,7 @@ fn dispatch(ctx: &Context, cmd: &Command) -> Result<i32, commands::CommandError>
         Command::Pause(a) => commands::pause::run(ctx, a),
         Command::Resume(a) => commands::resume::run(ctx, a),
         Command::Ps(a) => commands::ps::run(ctx, a),
+        Command::Events(a) => commands::events::run(ctx, a),
         Command::Spec(a) => {
             let dir = a.bundle.clone().unwrap_or_else(|| ".".into());
             let rootless = ctx.global.rootless.as_deref().is_some_and(|v| v == "true");

@@ -19,6 +19,7 @@ pub mod procfs;
 pub mod rootfs;
 pub mod runtime;
 pub mod spec;
+pub mod stream;
 
 pub use bundle::Bundle;
 pub use container::Container;

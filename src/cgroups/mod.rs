@@ -13,6 +13,7 @@
 
 pub mod devices;
 pub mod freezer;
+pub mod stats;
 pub mod v1;
 pub mod v2;
 
@@ -31,6 +32,8 @@ pub enum CgroupError {
     V2(#[from] v2::V2Error),
     #[error(transparent)]
     Freezer(#[from] freezer::FreezerError),
+    #[error(transparent)]
+    Stats(#[from] stats::StatsError),
     #[error("linux.cgroupsPath: {what}: {source}")]
     Detect { what: String, source: SysErr },
     #[error("linux.cgroupsPath: {0}")]
@@ -214,6 +217,16 @@ impl Cgroup {
             self.freezer_state(),
             Ok(freezer::FreezerState::Frozen | freezer::FreezerState::Freezing)
         )
+    }
+
+    /// Resource usage (runc's `types.Stats`).
+    pub fn stats(&self) -> Result<stats::Stats, CgroupError> {
+        Ok(stats::read(self.version, &self.dirs)?)
+    }
+
+    /// The OOM killer's kill count in the cgroup, if the host reports it.
+    pub fn oom_kills(&self) -> Option<u64> {
+        stats::oom_kills(self.version, &self.dirs)
     }
 
     /// v2 `cgroup.kill` (Linux 5.14+): SIGKILL every process of the cgroup and its
