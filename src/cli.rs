@@ -79,6 +79,8 @@ pub enum Command {
     Ps(PsArgs),
     /// Display container events: OOM notifications and resource usage statistics.
     Events(EventsArgs),
+    /// Update the resource limits of a running container.
+    Update(UpdateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +243,81 @@ pub struct EventsArgs {
     /// Display the container's stats once, then exit.
     #[arg(long)]
     pub stats: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Container id.
+    pub id: String,
+    /// File with the resources (a linux.resources JSON object), `-` for stdin;
+    /// the other flags are then ignored.
+    #[arg(short = 'r', long, value_name = "FILE")]
+    pub resources: Option<String>,
+    /// Block IO weight, 10 to 1000.
+    #[arg(long = "blkio-weight", value_name = "N")]
+    pub blkio_weight: Option<u16>,
+    /// CPU CFS period (microseconds).
+    #[arg(long = "cpu-period", value_name = "US")]
+    pub cpu_period: Option<u64>,
+    /// CPU CFS quota (microseconds per period).
+    #[arg(long = "cpu-quota", value_name = "US", allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight).
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares", value_name = "N")]
+    pub cpu_share: Option<u64>,
+    /// CPU realtime period (microseconds).
+    #[arg(long = "cpu-rt-period", value_name = "US")]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime (microseconds per period).
+    #[arg(
+        long = "cpu-rt-runtime",
+        value_name = "US",
+        allow_negative_numbers = true
+    )]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPUs to use (`0-2,4`).
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to use.
+    #[arg(long = "cpuset-mems", value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Kernel memory limit (deprecated and ignored by the kernel's cgroup code).
+    #[arg(
+        long = "kernel-memory",
+        value_name = "SIZE",
+        allow_hyphen_values = true
+    )]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer memory limit (ignored).
+    #[arg(
+        long = "kernel-memory-tcp",
+        value_name = "SIZE",
+        allow_hyphen_values = true,
+        hide = true
+    )]
+    pub kernel_memory_tcp: Option<String>,
+    /// Memory limit (bytes, or with a unit: 64m, 1g; -1 unlimited).
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory reservation (soft limit).
+    #[arg(
+        long = "memory-reservation",
+        value_name = "SIZE",
+        allow_hyphen_values = true
+    )]
+    pub memory_reservation: Option<String>,
+    /// Total memory + swap limit; -1 for unlimited swap.
+    #[arg(long = "memory-swap", value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Maximum number of pids (-1 unlimited).
+    #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Intel RDT L3 cache schema (not supported).
+    #[arg(long = "l3-cache-schema", value_name = "SCHEMA")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported).
+    #[arg(long = "mem-bw-schema", value_name = "SCHEMA")]
+    pub mem_bw_schema: Option<String>,
 }
 
 #[derive(Debug, Args)]

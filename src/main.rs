@@ -33,6 +33,7 @@ fn describe(cmd: &Command) -> String {
         Command::Resume(a) => format!("resume {}", a.id),
         Command::Ps(a) => format!("ps {}", a.id),
         Command::Events(a) => format!("events {}", a.id),
+        Command::Update(a) => format!("update {}", a.id),
     }
 }
 
@@ -50,6 +51,7 @@ fn dispatch(ctx: &Context, cmd: &Command) -> Result<i32, commands::CommandError>
         Command::Resume(a) => commands::resume::run(ctx, a),
         Command::Ps(a) => commands::ps::run(ctx, a),
         Command::Events(a) => commands::events::run(ctx, a),
+        Command::Update(a) => commands::update::run(ctx, a),
         Command::Spec(a) => {
             let dir = a.bundle.clone().unwrap_or_else(|| ".".into());
             let rootless = ctx.global.rootless.as_deref().is_some_and(|v| v == "true");

@@ -165,6 +165,16 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Write changed resources into a live container's cgroup (`update`); the
+    /// device rules stay as they are.
+    pub fn update(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        match self.version {
+            Version::V1 => v1::update(&self.dirs, r)?,
+            Version::V2 => v2::set(&self.dirs[0], r)?,
+        }
+        Ok(())
+    }
+
     /// Move `pid` into the cgroup in every hierarchy.
     pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
         for d in &self.dirs {

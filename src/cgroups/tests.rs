@@ -360,3 +360,24 @@ fn missing_dirs_stop_at_the_root() {
     assert_eq!(made, m);
     assert!(missing_dirs(root, &root.join("a/b/c")).is_empty());
 }
+
+#[test]
+fn v1_update_leaves_device_rules_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("memory.limit_in_bytes"), "").unwrap();
+    let dirs = vec![Dir {
+        controllers: vec!["memory".into(), "devices".into()],
+        root: tmp.path().to_path_buf(),
+        path: tmp.path().to_path_buf(),
+        created: Vec::new(),
+    }];
+    let r = resources(r#"{"memory": {"limit": 1048576}}"#);
+    // No devices.allow/deny files here: writing them would fail.
+    v1::update(&dirs, &r).unwrap();
+    let v = std::fs::read_to_string(tmp.path().join("memory.limit_in_bytes")).unwrap();
+    assert_eq!(v, "1048576");
+    assert!(
+        v1::set(&dirs, &r, &[]).is_err(),
+        "set writes the device rules"
+    );
+}

@@ -357,8 +357,22 @@ fn swap_first(dirs: &[Dir], r: &LinuxResources) -> bool {
 /// Write `r` into the hierarchies. A value for a controller the host does not
 /// mount is an error naming the field.
 pub fn set(dirs: &[Dir], r: &LinuxResources, devices: &[LinuxDevice]) -> Result<(), V1Error> {
+    apply(dirs, r, writes(r, devices, swap_first(dirs, r))?)
+}
+
+/// Write changed resources into a live container's hierarchies (`update`): as
+/// `set`, but the device rules are left as they are.
+pub fn update(dirs: &[Dir], r: &LinuxResources) -> Result<(), V1Error> {
+    let ws = writes(r, &[], swap_first(dirs, r))?
+        .into_iter()
+        .filter(|w| w.controller != "devices")
+        .collect();
+    apply(dirs, r, ws)
+}
+
+fn apply(dirs: &[Dir], r: &LinuxResources, writes: Vec<Write>) -> Result<(), V1Error> {
     let mut later = Vec::new();
-    for w in writes(r, devices, swap_first(dirs, r))? {
+    for w in writes {
         let Some(d) = dirs.iter().find(|d| d.has(w.controller)) else {
             if w.controller == "devices" && r.devices().is_none() {
                 // Only the defaults: nothing to restrict without a device hierarchy.
