@@ -2,7 +2,8 @@
 //! again; the status is `paused` in `state` and `list` meanwhile; on v1 the freezer
 //! cgroup reads FROZEN when `pause` returns. A paused container can be killed
 //! (SIGKILL to a frozen v1 cgroup only lands once it is thawed) and force-deleted.
-//! Pausing what is not running and resuming what is not paused fail.
+//! Pausing what is not running, resuming what is not paused and exec in a paused
+//! container fail.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,6 +78,13 @@ fn pause_stops_every_process_and_resume_lets_them_go_on() {
     let (json_status, row) = list_status(&rt, c.id());
     assert_eq!(json_status, "paused");
     assert!(row.contains(" paused "), "list table row: {row:?}");
+
+    let out = rt.cmd(&["exec", c.id(), "true"]);
+    out.assert_fail();
+    assert!(
+        out.stderr.contains("paused"),
+        "exec in a paused container: {out}"
+    );
 
     let frozen_at = ticks(&c);
     std::thread::sleep(Duration::from_millis(500));

@@ -381,3 +381,47 @@ fn v1_update_leaves_device_rules_alone() {
         "set writes the device rules"
     );
 }
+
+#[test]
+fn v2_kill_all_writes_cgroup_kill_where_it_exists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = Dir {
+        controllers: Vec::new(),
+        root: tmp.path().to_path_buf(),
+        path: tmp.path().to_path_buf(),
+        created: Vec::new(),
+    };
+    let mut cg = Cgroup {
+        version: Version::V2,
+        dirs: vec![dir],
+    };
+    assert!(!cg.kill_all().unwrap(), "no cgroup.kill (kernel < 5.14)");
+    std::fs::write(tmp.path().join("cgroup.kill"), "").unwrap();
+    assert!(cg.kill_all().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("cgroup.kill")).unwrap(),
+        "1"
+    );
+    cg.version = Version::V1;
+    assert!(!cg.kill_all().unwrap(), "v1 has no cgroup.kill");
+}
+
+#[test]
+fn v2_frozen_follows_cgroup_freeze() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cg = Cgroup {
+        version: Version::V2,
+        dirs: vec![Dir {
+            controllers: Vec::new(),
+            root: tmp.path().to_path_buf(),
+            path: tmp.path().to_path_buf(),
+            created: Vec::new(),
+        }],
+    };
+    assert!(!cg.frozen());
+    std::fs::write(tmp.path().join("cgroup.freeze"), "1\n").unwrap();
+    std::fs::write(tmp.path().join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
+    assert!(cg.frozen());
+    std::fs::write(tmp.path().join("cgroup.freeze"), "0\n").unwrap();
+    assert!(!cg.frozen());
+}
