@@ -8,6 +8,7 @@
 
 use crate::bundle::Bundle;
 use crate::cgroups::{Cgroup, CgroupError};
+use crate::hooks::{self, Kind};
 use crate::linux::namespaces::{self, NamespaceError, OpenNamespace};
 use crate::linux::{rlimits, user};
 use crate::process::channel::{self, ChannelError, Message};
@@ -27,6 +28,8 @@ pub enum SpawnError {
     User(#[from] user::UserError),
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     #[error("clone: {0}")]
     Clone(nix::Error),
     #[error("process.oomScoreAdj: writing /proc/{pid}/oom_score_adj: {source}")]
@@ -52,6 +55,8 @@ pub struct SpawnOptions<'a> {
     /// The container's cgroup, already made: resources are written and the child
     /// placed in it before it is released.
     pub cgroup: Option<&'a Cgroup>,
+    /// The container id, for the hooks' state.
+    pub id: &'a str,
 }
 
 /// The container's init, ready (waiting on the FIFO, or exec'ing).
@@ -280,6 +285,17 @@ fn drive(
             Some((Message::Pid(p), _)) if clone_plan.must_fork && init_pid == child => {
                 reap(child);
                 init_pid = p;
+            }
+            Some((Message::Mounted, _)) => {
+                let state =
+                    hooks::state_json(spec, opts.id, "creating", init_pid, &opts.bundle.dir);
+                hooks::run(Kind::Prestart, &Kind::Prestart.of(spec), &state)
+                    .and_then(|()| {
+                        hooks::run(Kind::CreateRuntime, &Kind::CreateRuntime.of(spec), &state)
+                    })
+                    .map_err(|e| fail(SpawnError::Hook(e), &[init_pid, child]))?;
+                ch.send(&Message::State(state))
+                    .map_err(|e| fail(e.into(), &[init_pid, child]))?;
             }
             Some((Message::Console, fd)) => console_master = fd,
             Some((Message::Ready, _)) => {
