@@ -37,6 +37,7 @@ pub(crate) fn mount_cgroup(e: &Entry, ctx: &MountContext) -> Result<(), MountErr
     }
     let hierarchies = host_hierarchies().map_err(sys_err(&e.field, "read host cgroups"))?;
     let tmpfs = Entry {
+        index: e.index,
         field: e.field.clone(),
         dest: e.dest,
         typ: "tmpfs",
@@ -70,14 +71,15 @@ fn mount_hierarchy(e: &Entry, ctx: &MountContext, h: &Hierarchy) -> Result<(), M
     let name = h.mountpoint.file_name().unwrap_or(OsStr::new("unified"));
     let dest = e.dest.join(name);
     let sub = Entry {
+        index: e.index,
         field: e.field.clone(),
         dest: &dest,
         typ: "cgroup",
         source: Some(Path::new("cgroup")),
         opts: MountOptions {
             flags: e.opts.flags & !MsFlags::MS_REMOUNT,
-            propagation: Vec::new(),
             data: h.controllers.clone(),
+            ..MountOptions::default()
         },
     };
     if h.controllers.is_empty() {
@@ -122,14 +124,14 @@ fn comount_symlinks(e: &Entry, ctx: &MountContext, name: &OsStr) -> Result<(), M
 /// without a cgroup namespace) bind `own_dir`, the process's cgroup, instead.
 fn mount_cgroup2(e: &Entry, ctx: &MountContext, own_dir: &Path) -> Result<(), MountError> {
     let v2 = Entry {
+        index: e.index,
         field: e.field.clone(),
         dest: e.dest,
         typ: "cgroup2",
         source: Some(Path::new("cgroup2")),
         opts: MountOptions {
             flags: e.opts.flags,
-            propagation: Vec::new(),
-            data: String::new(),
+            ..MountOptions::default()
         },
     };
     match mount_fs(&v2, ctx) {

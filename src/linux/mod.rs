@@ -5,6 +5,7 @@ pub mod capabilities;
 pub mod cgroup_mounts;
 pub mod console;
 pub mod devices;
+pub mod mount_attr;
 pub mod mount_options;
 pub mod mounts;
 pub mod namespaces;

@@ -1,6 +1,7 @@
 //! The mount(8) option list of a `mounts[]` entry parsed into mount(2) flags,
 //! propagation changes and filesystem data (config.md "Mounts", config-linux.md
-//! "Mount Propagation"). Pure: no syscalls.
+//! "Mount Propagation"), plus the recursive `r*` attributes (for mount_setattr(2))
+//! and `idmap`/`ridmap`. Pure: no syscalls.
 
 use nix::mount::MsFlags;
 
@@ -16,6 +17,11 @@ pub struct MountOptions {
     pub propagation: Vec<MsFlags>,
     /// Everything else, comma-joined, passed as the filesystem's data.
     pub data: String,
+    /// `rro`, `rnosuid`, ...: applied to the whole mounted tree with
+    /// mount_setattr(AT_RECURSIVE) after the mount.
+    pub rec_attr: RecAttr,
+    /// `idmap` (`Some(false)`) or `ridmap` (`Some(true)`, the whole tree).
+    pub idmap: Option<bool>,
 }
 
 impl Default for MountOptions {
@@ -24,8 +30,81 @@ impl Default for MountOptions {
             flags: MsFlags::empty(),
             propagation: Vec::new(),
             data: String::new(),
+            rec_attr: RecAttr::default(),
+            idmap: None,
         }
     }
+}
+
+/// `MOUNT_ATTR_*` of mount_setattr(2) (linux/mount.h).
+pub mod attr {
+    pub const RDONLY: u64 = 0x1;
+    pub const NOSUID: u64 = 0x2;
+    pub const NODEV: u64 = 0x4;
+    pub const NOEXEC: u64 = 0x8;
+    /// The access-time setting is a 3-valued field, not a set of bits.
+    pub const ATIME_MASK: u64 = 0x70;
+    pub const RELATIME: u64 = 0x0;
+    pub const NOATIME: u64 = 0x10;
+    pub const STRICTATIME: u64 = 0x20;
+    pub const NODIRATIME: u64 = 0x80;
+    pub const IDMAP: u64 = 0x0010_0000;
+    pub const NOSYMFOLLOW: u64 = 0x0020_0000;
+}
+
+/// The `attr_set` / `attr_clr` pair of a `struct mount_attr`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecAttr {
+    pub set: u64,
+    pub clr: u64,
+}
+
+impl RecAttr {
+    pub fn is_empty(&self) -> bool {
+        self.set == 0 && self.clr == 0
+    }
+
+    fn set(&mut self, bits: u64) {
+        self.set |= bits;
+        self.clr &= !bits;
+    }
+
+    fn clear(&mut self, bits: u64) {
+        self.clr |= bits;
+        self.set &= !bits;
+    }
+
+    /// Atime is an enum: the whole field is cleared and one value set, as
+    /// mount_setattr(2) requires (a later atime option replaces an earlier one).
+    fn atime(&mut self, value: u64) {
+        self.clr |= attr::ATIME_MASK;
+        self.set = (self.set & !attr::ATIME_MASK) | value;
+    }
+}
+
+/// Applies one recursive option (`rro`, `rnoatime`, ...) to `a`; false if `opt` is
+/// not one. `ratime`, `rnorelatime` and `rnostrictatime` select the kernel default
+/// (relatime), `rstrictatime` strictatime and `rnoatime` noatime.
+fn rec_option(opt: &str, a: &mut RecAttr) -> bool {
+    match opt {
+        "rro" => a.set(attr::RDONLY),
+        "rrw" => a.clear(attr::RDONLY),
+        "rnosuid" => a.set(attr::NOSUID),
+        "rsuid" => a.clear(attr::NOSUID),
+        "rnodev" => a.set(attr::NODEV),
+        "rdev" => a.clear(attr::NODEV),
+        "rnoexec" => a.set(attr::NOEXEC),
+        "rexec" => a.clear(attr::NOEXEC),
+        "rnodiratime" => a.set(attr::NODIRATIME),
+        "rdiratime" => a.clear(attr::NODIRATIME),
+        "rnosymfollow" => a.set(attr::NOSYMFOLLOW),
+        "rsymfollow" => a.clear(attr::NOSYMFOLLOW),
+        "rnoatime" => a.atime(attr::NOATIME),
+        "rstrictatime" => a.atime(attr::STRICTATIME),
+        "rrelatime" | "ratime" | "rnorelatime" | "rnostrictatime" => a.atime(attr::RELATIME),
+        _ => return false,
+    }
+    true
 }
 
 /// Whether a flag option sets or clears its flag.
@@ -102,6 +181,9 @@ pub fn parse_options<S: AsRef<str>>(options: &[S]) -> MountOptions {
             }
         } else if let Some(p) = propagation_flags(opt) {
             out.propagation.push(p);
+        } else if rec_option(opt, &mut out.rec_attr) {
+        } else if opt == "idmap" || opt == "ridmap" {
+            out.idmap = Some(opt == "ridmap");
         } else if !opt.is_empty() {
             data.push(opt);
         }

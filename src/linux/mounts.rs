@@ -11,7 +11,7 @@ use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
 use nix::sys::statvfs::{statvfs, FsFlags};
-use oci_spec::runtime::Mount;
+use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 use std::collections::VecDeque;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -20,6 +20,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::linux::cgroup_mounts::mount_cgroup;
 pub use crate::linux::cgroup_mounts::{hierarchies_from, Hierarchy};
+use crate::linux::mount_attr;
 use crate::linux::mount_options::remount_bits;
 pub use crate::linux::mount_options::{parse_options, propagation_flags, MountOptions};
 
@@ -244,10 +245,14 @@ pub struct MountContext<'a> {
     pub in_user_ns: bool,
     pub new_net_ns: bool,
     pub cgroup_ns: bool,
+    /// Id-mapped trees made by the parent (`prepare_idmapped`), by mount index.
+    pub idmapped: &'a [(usize, OwnedFd)],
 }
 
 /// One resolved `mounts[]` entry.
 pub(crate) struct Entry<'a> {
+    /// The index in `mounts`.
+    pub index: usize,
     pub field: String,
     pub dest: &'a Path,
     pub typ: &'a str,
@@ -255,10 +260,11 @@ pub(crate) struct Entry<'a> {
     pub opts: MountOptions,
 }
 
-/// Mounts `mounts[index]` inside the rootfs.
-pub fn mount_entry(index: usize, m: &Mount, ctx: &MountContext) -> Result<(), MountError> {
+/// `mounts[index]` with its options parsed.
+fn entry(index: usize, m: &Mount) -> Entry<'_> {
     let dest = m.destination().as_path();
     let mut e = Entry {
+        index,
         field: format!("mounts[{index}] {}", dest.display()),
         dest,
         typ: m.typ().as_deref().unwrap_or(""),
@@ -268,11 +274,20 @@ pub fn mount_entry(index: usize, m: &Mount, ctx: &MountContext) -> Result<(), Mo
     if e.typ == "bind" {
         e.opts.flags |= MsFlags::MS_BIND;
     }
+    e
+}
+
+/// Mounts `mounts[index]` inside the rootfs.
+pub fn mount_entry(index: usize, m: &Mount, ctx: &MountContext) -> Result<(), MountError> {
+    let mut e = entry(index, m);
+    let dest = e.dest;
     if is_dev(dest) && !e.opts.flags.contains(MsFlags::MS_BIND) {
         // /dev is filled with devices next; a read-only /dev is remounted by finish.
         e.opts.flags.remove(MsFlags::MS_RDONLY);
     }
-    if e.opts.flags.contains(MsFlags::MS_BIND) {
+    if is_idmapped(m, &e.opts) {
+        mount_idmapped(&e, m, ctx)?;
+    } else if e.opts.flags.contains(MsFlags::MS_BIND) {
         mount_bind(&e, ctx)?;
     } else {
         match e.typ {
@@ -282,6 +297,7 @@ pub fn mount_entry(index: usize, m: &Mount, ctx: &MountContext) -> Result<(), Mo
             _ => mount_fs(&e, ctx).map(drop)?,
         }
     }
+    apply_rec_attr(&e, ctx)?;
     apply_propagation(&e, ctx)
 }
 
@@ -331,6 +347,7 @@ fn mount_with_userns_fallback(e: &Entry, ctx: &MountContext) -> Result<(), Mount
         return Err(err);
     }
     let fallback = Entry {
+        index: e.index,
         field: e.field.clone(),
         dest: e.dest,
         typ: "bind",
@@ -346,20 +363,8 @@ fn mount_with_userns_fallback(e: &Entry, ctx: &MountContext) -> Result<(), Mount
 /// bind/rbind: the source is a host path; the destination is created as a file or a
 /// directory to match it. Flags beyond bind/rec are applied by a bind remount.
 pub(crate) fn mount_bind(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
-    let source = e
-        .source
-        .ok_or_else(|| invalid(&e.field, "bind mount without a source"))?;
-    let step = format!("bind source {}", source.display());
-    let st = nix::sys::stat::stat(source).map_err(sys_err(&e.field, &step))?;
-    let leaf = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        Leaf::Dir
-    } else {
-        Leaf::File
-    };
-    let target = ctx
-        .root
-        .create(e.dest, leaf)
-        .map_err(sys_err(&e.field, "create destination"))?;
+    let (source, step) = bind_source(e)?;
+    let target = bind_target(e, ctx, source, &step)?;
     let flags = e.opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
     mount(
         Some(source),
@@ -369,6 +374,37 @@ pub(crate) fn mount_bind(e: &Entry, ctx: &MountContext) -> Result<(), MountError
         None::<&str>,
     )
     .map_err(sys_err(&e.field, &step))?;
+    remount_bind_flags(e, ctx)
+}
+
+/// The bind source and the step naming it (`bind source /src`).
+fn bind_source<'a>(e: &Entry<'a>) -> Result<(&'a Path, String), MountError> {
+    let source = e
+        .source
+        .ok_or_else(|| invalid(&e.field, "bind mount without a source"))?;
+    Ok((source, format!("bind source {}", source.display())))
+}
+
+/// The destination of a bind, created as a directory or a file like `source`.
+fn bind_target(
+    e: &Entry,
+    ctx: &MountContext,
+    source: &Path,
+    step: &str,
+) -> Result<OwnedFd, MountError> {
+    let st = nix::sys::stat::stat(source).map_err(sys_err(&e.field, step))?;
+    let leaf = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        Leaf::Dir
+    } else {
+        Leaf::File
+    };
+    ctx.root
+        .create(e.dest, leaf)
+        .map_err(sys_err(&e.field, "create destination"))
+}
+
+/// Flags beyond bind/rec (`ro`, `nosuid`, ...) by a bind remount of the top mount.
+fn remount_bind_flags(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
     let extra = remount_bits(e.opts.flags);
     if !extra.is_empty() {
         let target = ctx
@@ -378,6 +414,99 @@ pub(crate) fn mount_bind(e: &Entry, ctx: &MountContext) -> Result<(), MountError
         bind_remount(&fd_path(&target), extra).map_err(sys_err(&e.field, "remount bind"))?;
     }
     Ok(())
+}
+
+/// An id-mapped bind (`idmap`/`ridmap`, or `uidMappings`/`gidMappings`): the tree
+/// prepared by the parent (container with a user namespace) or made here, attached
+/// on the destination, then the other flags by a bind remount.
+fn mount_idmapped(e: &Entry, m: &Mount, ctx: &MountContext) -> Result<(), MountError> {
+    let (source, step) = bind_source(e)?;
+    let target = bind_target(e, ctx, source, &step)?;
+    let made;
+    let tree = match ctx.idmapped.iter().find(|(i, _)| *i == e.index) {
+        Some((_, fd)) => fd,
+        None => {
+            made = idmapped_tree(e, m, &[], &[])?;
+            &made
+        }
+    };
+    mount_attr::move_onto(tree.as_fd(), target.as_fd())
+        .map_err(sys_err(&e.field, "attach id-mapped mount"))?;
+    remount_bind_flags(e, ctx)
+}
+
+/// The detached, id-mapped copy of `mounts[index]`'s source. Empty mappings in the
+/// mount mean the container's (`container_uids`/`container_gids`).
+fn idmapped_tree(
+    e: &Entry,
+    m: &Mount,
+    container_uids: &[LinuxIdMapping],
+    container_gids: &[LinuxIdMapping],
+) -> Result<OwnedFd, MountError> {
+    if !e.opts.flags.contains(MsFlags::MS_BIND) {
+        return Err(invalid(&e.field, "idmap/ridmap needs a bind mount"));
+    }
+    let (source, step) = bind_source(e)?;
+    let pick =
+        |own: &Option<Vec<LinuxIdMapping>>, container: &[LinuxIdMapping]| match own.as_deref() {
+            Some(own) if !own.is_empty() => own.to_vec(),
+            _ => container.to_vec(),
+        };
+    let uids = pick(m.uid_mappings(), container_uids);
+    let gids = pick(m.gid_mappings(), container_gids);
+    if uids.is_empty() || gids.is_empty() {
+        return Err(invalid(
+            &e.field,
+            "idmap needs uidMappings and gidMappings (or a user namespace with mappings)",
+        ));
+    }
+    let rec_bind = e.opts.flags.contains(MsFlags::MS_REC);
+    let rec_map = e.opts.idmap.unwrap_or(rec_bind);
+    let tree = mount_attr::clone_tree(source, rec_bind).map_err(sys_err(&e.field, &step))?;
+    let userns = mount_attr::userns_fd(&uids, &gids)
+        .map_err(sys_err(&e.field, "create user namespace for idmap"))?;
+    mount_attr::idmap_tree(tree.as_fd(), rec_map, userns.as_fd())
+        .map_err(sys_err(&e.field, "idmap mount"))?;
+    Ok(tree)
+}
+
+/// Whether `m` is an id-mapped mount.
+fn is_idmapped(m: &Mount, opts: &MountOptions) -> bool {
+    opts.idmap.is_some() || m.uid_mappings().is_some() || m.gid_mappings().is_some()
+}
+
+/// For a container with a user namespace, whose init cannot id-map host
+/// filesystems: the id-mapped trees of `spec.mounts`, made by the (host) parent,
+/// by mount index, to be passed to `rootfs::prepare`.
+pub fn prepare_idmapped(spec: &Spec) -> Result<Vec<(usize, OwnedFd)>, MountError> {
+    let linux = spec.linux().as_ref();
+    let uids = linux
+        .and_then(|l| l.uid_mappings().clone())
+        .unwrap_or_default();
+    let gids = linux
+        .and_then(|l| l.gid_mappings().clone())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let e = entry(i, m);
+        if is_idmapped(m, &e.opts) {
+            out.push((i, idmapped_tree(&e, m, &uids, &gids)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Recursive attributes (`rro`, ...) on the mounted destination and everything below.
+fn apply_rec_attr(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    if e.opts.rec_attr.is_empty() {
+        return Ok(());
+    }
+    let target = ctx
+        .root
+        .open_path(e.dest, false)
+        .map_err(sys_err(&e.field, "reopen destination"))?;
+    mount_attr::apply_recursive(target.as_fd(), e.opts.rec_attr)
+        .map_err(sys_err(&e.field, "set recursive mount attributes"))
 }
 
 /// `MS_REMOUNT|MS_BIND|flags` on `target`. In a user namespace, flags locked by the

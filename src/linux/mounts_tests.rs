@@ -81,6 +81,66 @@ fn parse_options_every_flag() {
 }
 
 #[test]
+fn parse_options_recursive_attributes() {
+    use crate::linux::mount_options::{attr, RecAttr};
+    let rec = |opts: &[&str]| parse_options(opts).rec_attr;
+    let o = parse_options(&[
+        "rbind",
+        "rro",
+        "rnosuid",
+        "rnodev",
+        "rnoexec",
+        "rnosymfollow",
+    ]);
+    assert_eq!(
+        o.flags,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        "no mount(2) flags"
+    );
+    assert_eq!(o.data, "", "not filesystem data");
+    let set = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC | attr::NOSYMFOLLOW;
+    assert_eq!(o.rec_attr, RecAttr { set, clr: 0 });
+    // A later clearing option wins, and the other way round.
+    assert_eq!(
+        rec(&["rro", "rrw"]),
+        RecAttr {
+            set: 0,
+            clr: attr::RDONLY
+        }
+    );
+    assert_eq!(
+        rec(&["rdev", "rnodev"]),
+        RecAttr {
+            set: attr::NODEV,
+            clr: 0
+        }
+    );
+    assert_eq!(rec(&["rnodiratime", "rdiratime"]).clr, attr::NODIRATIME);
+    // Atime is one field: cleared as a whole, one value set, the last one wins.
+    let atime = |v| RecAttr {
+        set: v,
+        clr: attr::ATIME_MASK,
+    };
+    assert_eq!(rec(&["rnoatime"]), atime(attr::NOATIME));
+    assert_eq!(rec(&["rnoatime", "rstrictatime"]), atime(attr::STRICTATIME));
+    for o in ["rrelatime", "ratime", "rnorelatime", "rnostrictatime"] {
+        assert_eq!(rec(&["rstrictatime", o]), atime(attr::RELATIME), "{o}");
+    }
+    assert!(
+        rec(&["ro", "nosuid"]).is_empty(),
+        "plain flags are not recursive"
+    );
+}
+
+#[test]
+fn parse_options_idmap() {
+    assert_eq!(parse_options(&["bind"]).idmap, None);
+    assert_eq!(parse_options(&["bind", "idmap"]).idmap, Some(false));
+    assert_eq!(parse_options(&["rbind", "ridmap"]).idmap, Some(true));
+    assert_eq!(parse_options(&["ridmap"]).data, "");
+}
+
+#[test]
 fn parse_options_propagation_kept_in_order() {
     let o = parse_options(&["rbind", "rslave", "ro", "private", "unbindable"]);
     assert_eq!(

@@ -91,6 +91,7 @@ pub fn prepare(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Result<(), R
         in_user_ns: opts.in_user_ns,
         new_net_ns: opts.new_net_ns,
         cgroup_ns: opts.cgroup_ns,
+        idmapped: &[],
     };
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         mounts::mount_entry(i, m, &ctx)?;
