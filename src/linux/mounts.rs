@@ -224,9 +224,66 @@ fn openat2_in_root(dirfd: BorrowedFd, path: &Path, flags: OFlag) -> Result<Owned
         }
         match Errno::last() {
             Errno::EAGAIN | Errno::EINTR => continue,
+            Errno::ENOSYS => return walk_in_root(dirfd, path, flags),
             e => return Err(e),
         }
     }
+}
+
+/// The openat2(RESOLVE_IN_ROOT) fallback for kernels before 5.6: `path` is walked
+/// one component at a time from `root` with `O_PATH|O_NOFOLLOW`; a symlink is read
+/// and its target walked instead (absolute ones from `root`), and `..` never goes
+/// above `root`, so nothing resolves outside it. `flags` are applied to the final
+/// component (opened again from its directory with `O_NOFOLLOW`).
+pub(crate) fn walk_in_root(root: BorrowedFd, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    let step = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let open = |dir: BorrowedFd, name: &OsStr, f: OFlag| {
+        let fd = nix::fcntl::openat(Some(dir.as_raw_fd()), name, f, Mode::empty())?;
+        // SAFETY: openat returned a fresh fd that nothing else owns.
+        Ok::<_, Errno>(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let mut todo: VecDeque<OsString> = components_keep_dotdot(path).collect();
+    // The directories walked so far below `root` with their names; the last entry
+    // is the final component once `todo` is empty.
+    let mut stack: Vec<(OwnedFd, OsString)> = Vec::new();
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            stack.pop();
+            continue;
+        }
+        let dir = stack.last().map_or(root, |(fd, _)| fd.as_fd());
+        let fd = open(dir, &name, step)?;
+        let kind = nix::sys::stat::fstat(fd.as_raw_fd())?.st_mode & libc::S_IFMT;
+        if kind == libc::S_IFLNK {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(Errno::ELOOP);
+            }
+            let target = PathBuf::from(nix::fcntl::readlinkat(Some(fd.as_raw_fd()), "")?);
+            if target.is_absolute() {
+                stack.clear();
+            }
+            for c in components_keep_dotdot(&target).rev() {
+                todo.push_front(c);
+            }
+            continue;
+        }
+        if !todo.is_empty() && kind != libc::S_IFDIR {
+            return Err(Errno::ENOTDIR);
+        }
+        stack.push((fd, name));
+    }
+    let Some((last, name)) = stack.pop() else {
+        return open(root, OsStr::new("."), flags);
+    };
+    if flags.contains(OFlag::O_DIRECTORY)
+        && nix::sys::stat::fstat(last.as_raw_fd())?.st_mode & libc::S_IFMT != libc::S_IFDIR
+    {
+        return Err(Errno::ENOTDIR);
+    }
+    let dir = stack.last().map_or(root, |(fd, _)| fd.as_fd());
+    open(dir, &name, flags | OFlag::O_NOFOLLOW)
 }
 
 /// The `/proc/self/fd/N` path of an fd, for mount(2) calls on a resolved target.
