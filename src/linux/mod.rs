@@ -2,8 +2,11 @@
 //! error type; every error message names the spec field and the step.
 
 pub mod capabilities;
+pub mod cgroup_mounts;
 pub mod console;
 pub mod devices;
+pub mod mount_attr;
+pub mod mount_options;
 pub mod mounts;
 pub mod namespaces;
 pub mod personality;

@@ -30,6 +30,8 @@ pub enum SpawnError {
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Mount(#[from] crate::linux::mounts::MountError),
     #[error("clone: {0}")]
     Clone(nix::Error),
     #[error("process.oomScoreAdj: writing /proc/{pid}/oom_score_adj: {source}")]
@@ -184,6 +186,13 @@ pub(crate) fn describe_status(status: Option<i32>) -> String {
 pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
     let clone_plan = plan(&opts.bundle.namespaces);
     let joined: Vec<OpenNamespace> = namespaces::open_all(&opts.bundle.namespaces.join)?;
+    // Inside its own user namespace the init cannot id-map host filesystems: the
+    // parent makes those trees now and the init attaches them.
+    let idmapped = if opts.bundle.namespaces.has(LinuxNamespaceType::User) {
+        crate::linux::mounts::prepare_idmapped(&opts.bundle.spec)?
+    } else {
+        Vec::new()
+    };
     let (parent, child) = channel::pair()?;
     block_all_signals();
     let pid = raw_clone(clone_plan.clone_flags).map_err(SpawnError::Clone)?;
@@ -199,6 +208,7 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
             console_back: opts.console_back,
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
+            idmapped,
         });
     }
     drop(child);
