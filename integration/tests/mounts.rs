@@ -454,3 +454,22 @@ fn idmapped_mount_in_a_user_namespace_container() {
         "/i/root-owned 0\n/i/user-owned 1000\n/plain/root-owned 65534\n/plain/user-owned 65534"
     );
 }
+
+#[test]
+fn tmpcopyup_fills_a_tmpfs_with_the_covered_directory() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.add_mount(json!({
+        "destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+        "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
+    }));
+    let out = rt.run_ok(b.sh(
+        "grep -c root /etc/passwd; grep ' /etc ' /proc/self/mountinfo | grep -c tmpfs; touch /etc/new && echo writable",
+    ));
+    assert_eq!(out, "1\n1\nwritable");
+    assert!(
+        !b.rootfs().join("etc/new").exists(),
+        "the image's /etc is untouched"
+    );
+}

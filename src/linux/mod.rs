@@ -14,4 +14,5 @@ pub mod rlimits;
 pub mod rootfs;
 pub mod scheduler;
 pub mod sysctl;
+pub mod tmpcopyup;
 pub mod user;

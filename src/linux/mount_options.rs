@@ -22,6 +22,8 @@ pub struct MountOptions {
     pub rec_attr: RecAttr,
     /// `idmap` (`Some(false)`) or `ridmap` (`Some(true)`, the whole tree).
     pub idmap: Option<bool>,
+    /// `tmpcopyup` (runc extension): fill a tmpfs with the covered directory's contents.
+    pub tmpcopyup: bool,
 }
 
 impl Default for MountOptions {
@@ -32,6 +34,7 @@ impl Default for MountOptions {
             data: String::new(),
             rec_attr: RecAttr::default(),
             idmap: None,
+            tmpcopyup: false,
         }
     }
 }
@@ -184,6 +187,8 @@ pub fn parse_options<S: AsRef<str>>(options: &[S]) -> MountOptions {
         } else if rec_option(opt, &mut out.rec_attr) {
         } else if opt == "idmap" || opt == "ridmap" {
             out.idmap = Some(opt == "ridmap");
+        } else if opt == "tmpcopyup" || opt == "notmpcopyup" {
+            out.tmpcopyup = opt == "tmpcopyup";
         } else if !opt.is_empty() {
             data.push(opt);
         }

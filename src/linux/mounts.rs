@@ -351,6 +351,7 @@ pub fn mount_entry(index: usize, m: &Mount, ctx: &MountContext) -> Result<(), Mo
             "" => return Err(invalid(&e.field, "type is required unless bind/rbind")),
             "cgroup" => mount_cgroup(&e, ctx)?,
             "sysfs" | "mqueue" => mount_with_userns_fallback(&e, ctx)?,
+            "tmpfs" if e.opts.tmpcopyup => mount_tmpfs_copyup(&e, ctx)?,
             _ => mount_fs(&e, ctx).map(drop)?,
         }
     }
@@ -386,6 +387,38 @@ pub(crate) fn mount_fs(e: &Entry, ctx: &MountContext) -> Result<(), MountError> 
         data,
     )
     .map_err(sys_err(&e.field, format!("mount {}", e.typ)))
+}
+
+/// `tmpcopyup`: open the directory the tmpfs will cover, mount, then copy the
+/// covered contents into the new tmpfs.
+fn mount_tmpfs_copyup(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    let target = ctx
+        .root
+        .create(e.dest, Leaf::Dir)
+        .map_err(sys_err(&e.field, "create destination"))?;
+    let covered = nix::fcntl::open(
+        &fd_path(&target),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys_err(&e.field, "open the directory to copy up"))?;
+    // SAFETY: `covered` was just opened and is owned by nothing else.
+    let covered = unsafe { OwnedFd::from_raw_fd(covered) };
+    mount_fs(e, ctx)?;
+    let top = ctx
+        .root
+        .create(e.dest, Leaf::Dir)
+        .map_err(sys_err(&e.field, "open the new tmpfs"))?;
+    let top = nix::fcntl::open(
+        &fd_path(&top),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys_err(&e.field, "open the new tmpfs"))?;
+    // SAFETY: `top` was just opened and is owned by nothing else.
+    let top = unsafe { OwnedFd::from_raw_fd(top) };
+    crate::linux::tmpcopyup::copy_dir(covered.as_fd(), top.as_fd())
+        .map_err(sys_err(&e.field, "tmpcopyup"))
 }
 
 /// sysfs without an own netns and mqueue in a user namespace can fail with EPERM:
