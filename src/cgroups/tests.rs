@@ -360,3 +360,16 @@ fn missing_dirs_stop_at_the_root() {
     assert_eq!(made, m);
     assert!(missing_dirs(root, &root.join("a/b/c")).is_empty());
 }
+
+#[test]
+fn a_cgroup_mount_hidden_by_a_later_mount_is_left_out() {
+    let mi = "\
+30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+31 30 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+32 30 0:28 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+40 32 0:50 / /sys/fs/cgroup/unified rw - tmpfs none rw
+";
+    let m = super::cgroup_mounts(mi);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0].fstype, "cgroup");
+}
