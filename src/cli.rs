@@ -71,6 +71,8 @@ pub enum Command {
     Spec(SpecArgs),
     /// Execute a new process inside a running container.
     Exec(ExecArgs),
+    /// Show what this husk supports (the runtime spec's features document).
+    Features,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ fn describe(cmd: &Command) -> String {
         Command::List(_) => "list".into(),
         Command::Spec(_) => "spec".into(),
         Command::Exec(a) => format!("exec {}", a.id),
+        Command::Features => "features".into(),
     }
 }
 
@@ -42,6 +43,7 @@ fn dispatch(ctx: &Context, cmd: &Command) -> Result<i32, commands::CommandError>
         Command::Delete(a) => commands::delete::run(ctx, a),
         Command::List(a) => commands::list::run(ctx, a),
         Command::Exec(a) => commands::exec::run(ctx, a),
+        Command::Features => commands::features::run(),
         Command::Spec(a) => {
             let dir = a.bundle.clone().unwrap_or_else(|| ".".into());
             let rootless = ctx.global.rootless.as_deref().is_some_and(|v| v == "true");
