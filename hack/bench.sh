@@ -72,7 +72,9 @@ for r in $BENCH_RUNTIMES; do
 done
 [ ${#PATHS[@]} -gt 0 ] || die "BENCH_RUNTIMES is empty"
 
-WORK=$(mktemp -d /tmp/husk-bench.XXXXXX)
+# State and bundle on tmpfs, like every runtime's default root (/run/runc, /run/crun,
+# /run/husk): a disk-backed /tmp would time the disk's journal, not the runtimes.
+WORK=$(mktemp -d /run/husk-bench.XXXXXX)
 PREFIX=hb$$    # every container id starts with it; runtimes name cgroups after ids
 
 cleanup() {

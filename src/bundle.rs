@@ -37,6 +37,8 @@ pub enum BundleError {
     #[error(transparent)]
     User(#[from] user::UserError),
     #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
 }
 
@@ -124,6 +126,7 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
 
 /// Everything that can be checked without touching the system.
 pub fn validate(spec: &Spec) -> Result<NamespacePlan, BundleError> {
+    crate::hooks::validate(spec)?;
     let process = spec
         .process()
         .as_ref()

@@ -81,6 +81,8 @@ pub enum Command {
     Events(EventsArgs),
     /// Update the resource limits of a running container.
     Update(UpdateArgs),
+    /// Show what this husk supports (the runtime spec's features document).
+    Features,
 }
 
 #[derive(Debug, Args)]

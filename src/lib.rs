@@ -10,6 +10,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod exe_seal;
+pub mod hooks;
 pub mod linux;
 pub mod logging;
 pub mod process;

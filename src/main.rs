@@ -34,6 +34,7 @@ fn describe(cmd: &Command) -> String {
         Command::Ps(a) => format!("ps {}", a.id),
         Command::Events(a) => format!("events {}", a.id),
         Command::Update(a) => format!("update {}", a.id),
+        Command::Features => "features".into(),
     }
 }
 
@@ -52,6 +53,7 @@ fn dispatch(ctx: &Context, cmd: &Command) -> Result<i32, commands::CommandError>
         Command::Ps(a) => commands::ps::run(ctx, a),
         Command::Events(a) => commands::events::run(ctx, a),
         Command::Update(a) => commands::update::run(ctx, a),
+        Command::Features => commands::features::run(),
         Command::Spec(a) => {
             let dir = a.bundle.clone().unwrap_or_else(|| ".".into());
             let rootless = ctx.global.rootless.as_deref().is_some_and(|v| v == "true");

@@ -102,6 +102,9 @@ pub struct State {
     /// The container has a pid namespace of its own (killing init kills all).
     #[serde(default)]
     pub own_pid_ns: bool,
+    /// `hooks` of the config, for poststart (`start`) and poststop (`delete`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
     /// The container's cgroup (none in state files of older husk versions).
     #[serde(default)]
     pub cgroup: Option<crate::cgroups::Cgroup>,
@@ -330,6 +333,7 @@ mod tests {
             owner: String::new(),
             annotations: HashMap::new(),
             own_pid_ns: true,
+            hooks: None,
             cgroup: None,
         };
         c.save(&st).unwrap();

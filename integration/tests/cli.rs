@@ -179,3 +179,20 @@ fn command_line_errors_reach_the_log_file_too() {
         "{text}"
     );
 }
+
+#[test]
+fn features_prints_the_spec_document() {
+    let rt = Runtime::from_env();
+    let out = rt.cmd(&["features"]);
+    out.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert!(v["ociVersionMin"].is_string(), "{out}");
+    assert!(v["hooks"].as_array().unwrap().len() >= 6, "{out}");
+    let ns = v["linux"]["namespaces"].as_array().unwrap();
+    assert!(ns.iter().any(|n| n == "pid"), "{out}");
+    assert!(v["mountOptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o == "rbind"));
+}

@@ -406,11 +406,18 @@ pub(crate) struct Mount {
     pub super_opts: Vec<String>,
 }
 
-/// Parse the cgroup and cgroup2 mounts of a mountinfo table.
+/// Parse the cgroup and cgroup2 mounts of a mountinfo table, leaving out those
+/// hidden by a later mount on the same point or on one of its parents (e.g. a
+/// tmpfs over /sys/fs/cgroup/unified in a private mount namespace).
 pub(crate) fn cgroup_mounts(mountinfo: &str) -> Vec<Mount> {
+    let points: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4).map(|m| PathBuf::from(unescape(m))))
+        .collect();
     mountinfo
         .lines()
-        .filter_map(|line| {
+        .enumerate()
+        .filter_map(|(i, line)| {
             let (left, right) = line.split_once(" - ")?;
             let l: Vec<&str> = left.split(' ').collect();
             let r: Vec<&str> = right.split(' ').collect();
@@ -418,9 +425,13 @@ pub(crate) fn cgroup_mounts(mountinfo: &str) -> Vec<Mount> {
             if fstype != "cgroup" && fstype != "cgroup2" {
                 return None;
             }
+            let mountpoint = PathBuf::from(unescape(l.get(4)?));
+            if points[i + 1..].iter().any(|p| mountpoint.starts_with(p)) {
+                return None;
+            }
             Some(Mount {
                 root: PathBuf::from(unescape(l.get(3)?)),
-                mountpoint: PathBuf::from(unescape(l.get(4)?)),
+                mountpoint,
                 fstype: fstype.to_string(),
                 super_opts: r.get(2)?.split(',').map(str::to_string).collect(),
             })

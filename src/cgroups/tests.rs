@@ -425,3 +425,16 @@ fn v2_frozen_follows_cgroup_freeze() {
     std::fs::write(tmp.path().join("cgroup.freeze"), "0\n").unwrap();
     assert!(!cg.frozen());
 }
+
+#[test]
+fn a_cgroup_mount_hidden_by_a_later_mount_is_left_out() {
+    let mi = "\
+30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+31 30 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+32 30 0:28 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+40 32 0:50 / /sys/fs/cgroup/unified rw - tmpfs none rw
+";
+    let m = super::cgroup_mounts(mi);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0].fstype, "cgroup");
+}

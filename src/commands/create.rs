@@ -145,6 +145,7 @@ fn spawn_and_save(
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
         cgroup: Some(cgroup),
+        id: &args.id,
     })?;
     crate::logging::debug(&format!(
         "create {}: init pid {} is ready",
@@ -164,6 +165,7 @@ fn spawn_and_save(
         owner: String::new(),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         own_pid_ns: bundle.namespaces.creates(LinuxNamespaceType::Pid),
+        hooks: bundle.spec.hooks().clone(),
         cgroup: Some(cgroup.clone()),
     };
     let saved = dir

@@ -40,5 +40,15 @@ pub fn remove(dir: ContainerDir, state: &State) -> Result<(), CommandError> {
         cg.destroy()?;
     }
     dir.remove()?;
+    let hooks = crate::hooks::stored(crate::hooks::Kind::Poststop, &state.hooks);
+    if !hooks.is_empty() {
+        let json = crate::commands::start::state_json(state, "stopped");
+        crate::hooks::run_warn(
+            crate::hooks::Kind::Poststop,
+            &hooks,
+            &json,
+            &format!("delete {}", state.id),
+        );
+    }
     Ok(())
 }

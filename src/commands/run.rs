@@ -4,7 +4,7 @@
 
 use crate::cli::RunArgs;
 use crate::commands::create::{self, Mode};
-use crate::commands::{delete, kill, CommandError, Context};
+use crate::commands::{delete, kill, start, CommandError, Context};
 use crate::process::foreground;
 
 pub fn run(ctx: &Context, args: &RunArgs) -> Result<i32, CommandError> {
@@ -34,9 +34,6 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<i32, CommandError> {
             console_back: terminal && !args.detach && args.create.console_socket.is_none(),
         },
     )?;
-    if args.detach {
-        return Ok(0);
-    }
     let create::Created {
         dir,
         state,
@@ -44,6 +41,10 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<i32, CommandError> {
     } = created;
     // Let `state`, `kill` and friends work while we wait.
     drop(dir);
+    start::run_poststart(&state);
+    if args.detach {
+        return Ok(0);
+    }
     let result = foreground::wait(
         nix::unistd::Pid::from_raw(spawned.pid),
         spawned.console_master,

@@ -36,10 +36,65 @@ pub fn run(ctx: &Context, args: &IdArg) -> Result<i32, CommandError> {
     // SAFETY: writing one byte from a valid buffer to the fd we opened.
     let n = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
     let err = std::io::Error::last_os_error();
+    if n == 1 {
+        wait_reader_gone(fd);
+    }
     // SAFETY: closing the fd we opened.
     unsafe { libc::close(fd) };
     if n != 1 {
         return Err(CommandError::msg(format!("exec fifo: write: {err}")));
     }
+    run_poststart(&state);
     Ok(0)
+}
+
+/// The init keeps the FIFO open until its execve (close-on-exec): wait for the
+/// write end to report POLLERR (no reader left), so `start` returns once the user
+/// process runs (or init died), after the startContainer hooks.
+fn wait_reader_gone(fd: libc::c_int) {
+    loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if rc < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        return;
+    }
+}
+
+/// The poststart hooks, in the runtime namespace; a failure is only a warning.
+pub fn run_poststart(state: &crate::state::State) {
+    let hooks = crate::hooks::stored(crate::hooks::Kind::Poststart, &state.hooks);
+    if hooks.is_empty() {
+        return;
+    }
+    let json = state_json(state, "running");
+    crate::hooks::run_warn(
+        crate::hooks::Kind::Poststart,
+        &hooks,
+        &json,
+        &format!("start {}", state.id),
+    );
+}
+
+/// The runtime.md state of `state` with `status`, for hooks.
+pub fn state_json(state: &crate::state::State, status: &str) -> String {
+    let mut v = serde_json::json!({
+        "ociVersion": state.oci_version,
+        "id": state.id,
+        "status": status,
+        "bundle": state.bundle,
+    });
+    if status != "stopped" {
+        v["pid"] = state.pid.into();
+    }
+    if !state.annotations.is_empty() {
+        v["annotations"] = serde_json::to_value(&state.annotations).expect("serializes");
+    }
+    v.to_string()
 }

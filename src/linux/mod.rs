@@ -2,8 +2,11 @@
 //! error type; every error message names the spec field and the step.
 
 pub mod capabilities;
+pub mod cgroup_mounts;
 pub mod console;
 pub mod devices;
+pub mod mount_attr;
+pub mod mount_options;
 pub mod mounts;
 pub mod namespaces;
 pub mod personality;
@@ -11,4 +14,5 @@ pub mod rlimits;
 pub mod rootfs;
 pub mod scheduler;
 pub mod sysctl;
+pub mod tmpcopyup;
 pub mod user;

@@ -1,7 +1,7 @@
-//! Mounting one `mounts[]` entry: the mount(8) option list -> flags + propagation +
-//! data, resolving and creating the destination inside the rootfs (symlinks can never
-//! lead out of it), bind/rbind with read-only remounts, the sysfs/mqueue user-namespace
-//! fallbacks, and the `cgroup` mount (v1 per-hierarchy binds, or cgroup2).
+//! Mounting one `mounts[]` entry (options parsed by `mount_options`): resolving and
+//! creating the destination inside the rootfs (symlinks can never lead out of it),
+//! bind/rbind with read-only remounts, the sysfs/mqueue user-namespace fallbacks;
+//! `cgroup` mounts are in `cgroup_mounts`.
 //!
 //! Also owns the filesystem error type shared by `rootfs` and `devices`, the
 //! in-root path resolution (`Root`), and a /proc/self/mountinfo reader.
@@ -11,12 +11,18 @@ use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
 use nix::sys::statvfs::{statvfs, FsFlags};
-use oci_spec::runtime::Mount;
+use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 use std::collections::VecDeque;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+
+use crate::linux::cgroup_mounts::mount_cgroup;
+pub use crate::linux::cgroup_mounts::{hierarchies_from, Hierarchy};
+use crate::linux::mount_attr;
+use crate::linux::mount_options::remount_bits;
+pub use crate::linux::mount_options::{parse_options, propagation_flags, MountOptions};
 
 /// A failed filesystem step. `field` is the spec field (`mounts[3] /data`), `step`
 /// what was being done (`bind source /nope`).
@@ -46,118 +52,6 @@ impl MountError {
 pub(crate) fn sys_err(field: &str, step: impl Into<String>) -> impl FnOnce(Errno) -> MountError {
     let (field, step) = (field.to_string(), step.into());
     move |errno| MountError::Sys { field, step, errno }
-}
-
-/// `MS_NOSYMFOLLOW` (Linux 5.10); not exported by libc/nix yet.
-const MS_NOSYMFOLLOW: u64 = 256;
-
-/// A parsed mount(8) option list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountOptions {
-    /// Flags for the mount(2) call (including MS_BIND/MS_REC for bind/rbind).
-    pub flags: MsFlags,
-    /// Propagation changes, applied one by one with separate mount(2) calls.
-    pub propagation: Vec<MsFlags>,
-    /// Everything else, comma-joined, passed as the filesystem's data.
-    pub data: String,
-}
-
-impl Default for MountOptions {
-    fn default() -> Self {
-        MountOptions {
-            flags: MsFlags::empty(),
-            propagation: Vec::new(),
-            data: String::new(),
-        }
-    }
-}
-
-/// Whether a flag option sets or clears its flag.
-enum FlagOp {
-    Set(u64),
-    Clear(u64),
-}
-
-fn flag_option(opt: &str) -> Option<FlagOp> {
-    use FlagOp::{Clear, Set};
-    let f = |m: MsFlags| m.bits();
-    Some(match opt {
-        "defaults" => Set(0),
-        "ro" => Set(f(MsFlags::MS_RDONLY)),
-        "rw" => Clear(f(MsFlags::MS_RDONLY)),
-        "nosuid" => Set(f(MsFlags::MS_NOSUID)),
-        "suid" => Clear(f(MsFlags::MS_NOSUID)),
-        "nodev" => Set(f(MsFlags::MS_NODEV)),
-        "dev" => Clear(f(MsFlags::MS_NODEV)),
-        "noexec" => Set(f(MsFlags::MS_NOEXEC)),
-        "exec" => Clear(f(MsFlags::MS_NOEXEC)),
-        "sync" => Set(f(MsFlags::MS_SYNCHRONOUS)),
-        "async" => Clear(f(MsFlags::MS_SYNCHRONOUS)),
-        "dirsync" => Set(f(MsFlags::MS_DIRSYNC)),
-        "remount" => Set(f(MsFlags::MS_REMOUNT)),
-        "mand" => Set(f(MsFlags::MS_MANDLOCK)),
-        "nomand" => Clear(f(MsFlags::MS_MANDLOCK)),
-        "atime" => Clear(f(MsFlags::MS_NOATIME)),
-        "noatime" => Set(f(MsFlags::MS_NOATIME)),
-        "diratime" => Clear(f(MsFlags::MS_NODIRATIME)),
-        "nodiratime" => Set(f(MsFlags::MS_NODIRATIME)),
-        "relatime" => Set(f(MsFlags::MS_RELATIME)),
-        "norelatime" => Clear(f(MsFlags::MS_RELATIME)),
-        "strictatime" => Set(f(MsFlags::MS_STRICTATIME)),
-        "nostrictatime" => Clear(f(MsFlags::MS_STRICTATIME)),
-        "nosymfollow" => Set(MS_NOSYMFOLLOW),
-        "symfollow" => Clear(MS_NOSYMFOLLOW),
-        "lazytime" => Set(f(MsFlags::MS_LAZYTIME)),
-        "nolazytime" => Clear(f(MsFlags::MS_LAZYTIME)),
-        "bind" => Set(f(MsFlags::MS_BIND)),
-        "rbind" => Set(f(MsFlags::MS_BIND | MsFlags::MS_REC)),
-        _ => return None,
-    })
-}
-
-/// Maps a propagation keyword (`rslave`, `shared`, ...) to its mount(2) flags.
-/// Used for mount options and for `linux.rootfsPropagation`.
-pub fn propagation_flags(opt: &str) -> Option<MsFlags> {
-    let rec = MsFlags::MS_REC;
-    Some(match opt {
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | rec,
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | rec,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | rec,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | rec,
-        _ => return None,
-    })
-}
-
-/// Parses a spec `options` list: flags, propagation, and the rest as data, in order
-/// (a later `rw` undoes an earlier `ro`). Pure; no syscalls.
-pub fn parse_options<S: AsRef<str>>(options: &[S]) -> MountOptions {
-    let mut bits = 0u64;
-    let mut out = MountOptions::default();
-    let mut data: Vec<&str> = Vec::new();
-    for opt in options.iter().map(AsRef::as_ref) {
-        if let Some(op) = flag_option(opt) {
-            match op {
-                FlagOp::Set(b) => bits |= b,
-                FlagOp::Clear(b) => bits &= !b,
-            }
-        } else if let Some(p) = propagation_flags(opt) {
-            out.propagation.push(p);
-        } else if !opt.is_empty() {
-            data.push(opt);
-        }
-    }
-    out.flags = MsFlags::from_bits_retain(bits as _);
-    out.data = data.join(",");
-    out
-}
-
-/// Flags that only a remount can apply to a bind mount.
-fn remount_bits(flags: MsFlags) -> MsFlags {
-    flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
 }
 
 // ---------------------------------------------------------------------------------
@@ -297,7 +191,7 @@ fn components_keep_dotdot(path: &Path) -> impl DoubleEndedIterator<Item = OsStri
 }
 
 /// `path` made relative (`/a/b` -> `a/b`, `/` -> `.`), after lexical cleaning.
-fn relative(path: &Path) -> PathBuf {
+pub(crate) fn relative(path: &Path) -> PathBuf {
     let p: PathBuf = components(path).collect();
     if p.as_os_str().is_empty() {
         PathBuf::from(".")
@@ -330,9 +224,66 @@ fn openat2_in_root(dirfd: BorrowedFd, path: &Path, flags: OFlag) -> Result<Owned
         }
         match Errno::last() {
             Errno::EAGAIN | Errno::EINTR => continue,
+            Errno::ENOSYS => return walk_in_root(dirfd, path, flags),
             e => return Err(e),
         }
     }
+}
+
+/// The openat2(RESOLVE_IN_ROOT) fallback for kernels before 5.6: `path` is walked
+/// one component at a time from `root` with `O_PATH|O_NOFOLLOW`; a symlink is read
+/// and its target walked instead (absolute ones from `root`), and `..` never goes
+/// above `root`, so nothing resolves outside it. `flags` are applied to the final
+/// component (opened again from its directory with `O_NOFOLLOW`).
+pub(crate) fn walk_in_root(root: BorrowedFd, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    let step = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let open = |dir: BorrowedFd, name: &OsStr, f: OFlag| {
+        let fd = nix::fcntl::openat(Some(dir.as_raw_fd()), name, f, Mode::empty())?;
+        // SAFETY: openat returned a fresh fd that nothing else owns.
+        Ok::<_, Errno>(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let mut todo: VecDeque<OsString> = components_keep_dotdot(path).collect();
+    // The directories walked so far below `root` with their names; the last entry
+    // is the final component once `todo` is empty.
+    let mut stack: Vec<(OwnedFd, OsString)> = Vec::new();
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            stack.pop();
+            continue;
+        }
+        let dir = stack.last().map_or(root, |(fd, _)| fd.as_fd());
+        let fd = open(dir, &name, step)?;
+        let kind = nix::sys::stat::fstat(fd.as_raw_fd())?.st_mode & libc::S_IFMT;
+        if kind == libc::S_IFLNK {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(Errno::ELOOP);
+            }
+            let target = PathBuf::from(nix::fcntl::readlinkat(Some(fd.as_raw_fd()), "")?);
+            if target.is_absolute() {
+                stack.clear();
+            }
+            for c in components_keep_dotdot(&target).rev() {
+                todo.push_front(c);
+            }
+            continue;
+        }
+        if !todo.is_empty() && kind != libc::S_IFDIR {
+            return Err(Errno::ENOTDIR);
+        }
+        stack.push((fd, name));
+    }
+    let Some((last, name)) = stack.pop() else {
+        return open(root, OsStr::new("."), flags);
+    };
+    if flags.contains(OFlag::O_DIRECTORY)
+        && nix::sys::stat::fstat(last.as_raw_fd())?.st_mode & libc::S_IFMT != libc::S_IFDIR
+    {
+        return Err(Errno::ENOTDIR);
+    }
+    let dir = stack.last().map_or(root, |(fd, _)| fd.as_fd());
+    open(dir, &name, flags | OFlag::O_NOFOLLOW)
 }
 
 /// The `/proc/self/fd/N` path of an fd, for mount(2) calls on a resolved target.
@@ -351,21 +302,26 @@ pub struct MountContext<'a> {
     pub in_user_ns: bool,
     pub new_net_ns: bool,
     pub cgroup_ns: bool,
+    /// Id-mapped trees made by the parent (`prepare_idmapped`), by mount index.
+    pub idmapped: &'a [(usize, OwnedFd)],
 }
 
 /// One resolved `mounts[]` entry.
-struct Entry<'a> {
-    field: String,
-    dest: &'a Path,
-    typ: &'a str,
-    source: Option<&'a Path>,
-    opts: MountOptions,
+pub(crate) struct Entry<'a> {
+    /// The index in `mounts`.
+    pub index: usize,
+    pub field: String,
+    pub dest: &'a Path,
+    pub typ: &'a str,
+    pub source: Option<&'a Path>,
+    pub opts: MountOptions,
 }
 
-/// Mounts `mounts[index]` inside the rootfs.
-pub fn mount_entry(index: usize, m: &Mount, ctx: &MountContext) -> Result<(), MountError> {
+/// `mounts[index]` with its options parsed.
+fn entry(index: usize, m: &Mount) -> Entry<'_> {
     let dest = m.destination().as_path();
     let mut e = Entry {
+        index,
         field: format!("mounts[{index}] {}", dest.display()),
         dest,
         typ: m.typ().as_deref().unwrap_or(""),
@@ -375,20 +331,31 @@ pub fn mount_entry(index: usize, m: &Mount, ctx: &MountContext) -> Result<(), Mo
     if e.typ == "bind" {
         e.opts.flags |= MsFlags::MS_BIND;
     }
+    e
+}
+
+/// Mounts `mounts[index]` inside the rootfs.
+pub fn mount_entry(index: usize, m: &Mount, ctx: &MountContext) -> Result<(), MountError> {
+    let mut e = entry(index, m);
+    let dest = e.dest;
     if is_dev(dest) && !e.opts.flags.contains(MsFlags::MS_BIND) {
         // /dev is filled with devices next; a read-only /dev is remounted by finish.
         e.opts.flags.remove(MsFlags::MS_RDONLY);
     }
-    if e.opts.flags.contains(MsFlags::MS_BIND) {
+    if is_idmapped(m, &e.opts) {
+        mount_idmapped(&e, m, ctx)?;
+    } else if e.opts.flags.contains(MsFlags::MS_BIND) {
         mount_bind(&e, ctx)?;
     } else {
         match e.typ {
             "" => return Err(invalid(&e.field, "type is required unless bind/rbind")),
             "cgroup" => mount_cgroup(&e, ctx)?,
             "sysfs" | "mqueue" => mount_with_userns_fallback(&e, ctx)?,
+            "tmpfs" if e.opts.tmpcopyup => mount_tmpfs_copyup(&e, ctx)?,
             _ => mount_fs(&e, ctx).map(drop)?,
         }
     }
+    apply_rec_attr(&e, ctx)?;
     apply_propagation(&e, ctx)
 }
 
@@ -405,7 +372,7 @@ fn invalid(field: &str, reason: &str) -> MountError {
 }
 
 /// A non-bind mount of `e.typ` on the (created) destination.
-fn mount_fs(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+pub(crate) fn mount_fs(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
     let target = ctx
         .root
         .create(e.dest, Leaf::Dir)
@@ -420,6 +387,38 @@ fn mount_fs(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
         data,
     )
     .map_err(sys_err(&e.field, format!("mount {}", e.typ)))
+}
+
+/// `tmpcopyup`: open the directory the tmpfs will cover, mount, then copy the
+/// covered contents into the new tmpfs.
+fn mount_tmpfs_copyup(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    let target = ctx
+        .root
+        .create(e.dest, Leaf::Dir)
+        .map_err(sys_err(&e.field, "create destination"))?;
+    let covered = nix::fcntl::open(
+        &fd_path(&target),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys_err(&e.field, "open the directory to copy up"))?;
+    // SAFETY: `covered` was just opened and is owned by nothing else.
+    let covered = unsafe { OwnedFd::from_raw_fd(covered) };
+    mount_fs(e, ctx)?;
+    let top = ctx
+        .root
+        .create(e.dest, Leaf::Dir)
+        .map_err(sys_err(&e.field, "open the new tmpfs"))?;
+    let top = nix::fcntl::open(
+        &fd_path(&top),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys_err(&e.field, "open the new tmpfs"))?;
+    // SAFETY: `top` was just opened and is owned by nothing else.
+    let top = unsafe { OwnedFd::from_raw_fd(top) };
+    crate::linux::tmpcopyup::copy_dir(covered.as_fd(), top.as_fd())
+        .map_err(sys_err(&e.field, "tmpcopyup"))
 }
 
 /// sysfs without an own netns and mqueue in a user namespace can fail with EPERM:
@@ -438,6 +437,7 @@ fn mount_with_userns_fallback(e: &Entry, ctx: &MountContext) -> Result<(), Mount
         return Err(err);
     }
     let fallback = Entry {
+        index: e.index,
         field: e.field.clone(),
         dest: e.dest,
         typ: "bind",
@@ -452,21 +452,9 @@ fn mount_with_userns_fallback(e: &Entry, ctx: &MountContext) -> Result<(), Mount
 
 /// bind/rbind: the source is a host path; the destination is created as a file or a
 /// directory to match it. Flags beyond bind/rec are applied by a bind remount.
-fn mount_bind(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
-    let source = e
-        .source
-        .ok_or_else(|| invalid(&e.field, "bind mount without a source"))?;
-    let step = format!("bind source {}", source.display());
-    let st = nix::sys::stat::stat(source).map_err(sys_err(&e.field, &step))?;
-    let leaf = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        Leaf::Dir
-    } else {
-        Leaf::File
-    };
-    let target = ctx
-        .root
-        .create(e.dest, leaf)
-        .map_err(sys_err(&e.field, "create destination"))?;
+pub(crate) fn mount_bind(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    let (source, step) = bind_source(e)?;
+    let target = bind_target(e, ctx, source, &step)?;
     let flags = e.opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
     mount(
         Some(source),
@@ -476,6 +464,37 @@ fn mount_bind(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
         None::<&str>,
     )
     .map_err(sys_err(&e.field, &step))?;
+    remount_bind_flags(e, ctx)
+}
+
+/// The bind source and the step naming it (`bind source /src`).
+fn bind_source<'a>(e: &Entry<'a>) -> Result<(&'a Path, String), MountError> {
+    let source = e
+        .source
+        .ok_or_else(|| invalid(&e.field, "bind mount without a source"))?;
+    Ok((source, format!("bind source {}", source.display())))
+}
+
+/// The destination of a bind, created as a directory or a file like `source`.
+fn bind_target(
+    e: &Entry,
+    ctx: &MountContext,
+    source: &Path,
+    step: &str,
+) -> Result<OwnedFd, MountError> {
+    let st = nix::sys::stat::stat(source).map_err(sys_err(&e.field, step))?;
+    let leaf = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        Leaf::Dir
+    } else {
+        Leaf::File
+    };
+    ctx.root
+        .create(e.dest, leaf)
+        .map_err(sys_err(&e.field, "create destination"))
+}
+
+/// Flags beyond bind/rec (`ro`, `nosuid`, ...) by a bind remount of the top mount.
+fn remount_bind_flags(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
     let extra = remount_bits(e.opts.flags);
     if !extra.is_empty() {
         let target = ctx
@@ -485,6 +504,99 @@ fn mount_bind(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
         bind_remount(&fd_path(&target), extra).map_err(sys_err(&e.field, "remount bind"))?;
     }
     Ok(())
+}
+
+/// An id-mapped bind (`idmap`/`ridmap`, or `uidMappings`/`gidMappings`): the tree
+/// prepared by the parent (container with a user namespace) or made here, attached
+/// on the destination, then the other flags by a bind remount.
+fn mount_idmapped(e: &Entry, m: &Mount, ctx: &MountContext) -> Result<(), MountError> {
+    let (source, step) = bind_source(e)?;
+    let target = bind_target(e, ctx, source, &step)?;
+    let made;
+    let tree = match ctx.idmapped.iter().find(|(i, _)| *i == e.index) {
+        Some((_, fd)) => fd,
+        None => {
+            made = idmapped_tree(e, m, &[], &[])?;
+            &made
+        }
+    };
+    mount_attr::move_onto(tree.as_fd(), target.as_fd())
+        .map_err(sys_err(&e.field, "attach id-mapped mount"))?;
+    remount_bind_flags(e, ctx)
+}
+
+/// The detached, id-mapped copy of `mounts[index]`'s source. Empty mappings in the
+/// mount mean the container's (`container_uids`/`container_gids`).
+fn idmapped_tree(
+    e: &Entry,
+    m: &Mount,
+    container_uids: &[LinuxIdMapping],
+    container_gids: &[LinuxIdMapping],
+) -> Result<OwnedFd, MountError> {
+    if !e.opts.flags.contains(MsFlags::MS_BIND) {
+        return Err(invalid(&e.field, "idmap/ridmap needs a bind mount"));
+    }
+    let (source, step) = bind_source(e)?;
+    let pick =
+        |own: &Option<Vec<LinuxIdMapping>>, container: &[LinuxIdMapping]| match own.as_deref() {
+            Some(own) if !own.is_empty() => own.to_vec(),
+            _ => container.to_vec(),
+        };
+    let uids = pick(m.uid_mappings(), container_uids);
+    let gids = pick(m.gid_mappings(), container_gids);
+    if uids.is_empty() || gids.is_empty() {
+        return Err(invalid(
+            &e.field,
+            "idmap needs uidMappings and gidMappings (or a user namespace with mappings)",
+        ));
+    }
+    let rec_bind = e.opts.flags.contains(MsFlags::MS_REC);
+    let rec_map = e.opts.idmap.unwrap_or(rec_bind);
+    let tree = mount_attr::clone_tree(source, rec_bind).map_err(sys_err(&e.field, &step))?;
+    let userns = mount_attr::userns_fd(&uids, &gids)
+        .map_err(sys_err(&e.field, "create user namespace for idmap"))?;
+    mount_attr::idmap_tree(tree.as_fd(), rec_map, userns.as_fd())
+        .map_err(sys_err(&e.field, "idmap mount"))?;
+    Ok(tree)
+}
+
+/// Whether `m` is an id-mapped mount.
+fn is_idmapped(m: &Mount, opts: &MountOptions) -> bool {
+    opts.idmap.is_some() || m.uid_mappings().is_some() || m.gid_mappings().is_some()
+}
+
+/// For a container with a user namespace, whose init cannot id-map host
+/// filesystems: the id-mapped trees of `spec.mounts`, made by the (host) parent,
+/// by mount index, to be passed to `rootfs::prepare`.
+pub fn prepare_idmapped(spec: &Spec) -> Result<Vec<(usize, OwnedFd)>, MountError> {
+    let linux = spec.linux().as_ref();
+    let uids = linux
+        .and_then(|l| l.uid_mappings().clone())
+        .unwrap_or_default();
+    let gids = linux
+        .and_then(|l| l.gid_mappings().clone())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let e = entry(i, m);
+        if is_idmapped(m, &e.opts) {
+            out.push((i, idmapped_tree(&e, m, &uids, &gids)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Recursive attributes (`rro`, ...) on the mounted destination and everything below.
+fn apply_rec_attr(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    if e.opts.rec_attr.is_empty() {
+        return Ok(());
+    }
+    let target = ctx
+        .root
+        .open_path(e.dest, false)
+        .map_err(sys_err(&e.field, "reopen destination"))?;
+    mount_attr::apply_recursive(target.as_fd(), e.opts.rec_attr)
+        .map_err(sys_err(&e.field, "set recursive mount attributes"))
 }
 
 /// `MS_REMOUNT|MS_BIND|flags` on `target`. In a user namespace, flags locked by the
@@ -543,220 +655,6 @@ fn apply_propagation(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
         .map_err(sys_err(&e.field, "set propagation"))?;
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------
-// cgroup
-// ---------------------------------------------------------------------------------
-
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-
-/// One cgroup hierarchy of the host as this process sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hierarchy {
-    /// Controllers as in /proc/self/cgroup (`cpu,cpuacct`, `name=systemd`; empty for v2).
-    pub controllers: String,
-    /// Where the host mounts it (`/sys/fs/cgroup/cpu`).
-    pub mountpoint: PathBuf,
-    /// This process's cgroup directory on the host (`/sys/fs/cgroup/cpu/a/b`).
-    pub own_dir: PathBuf,
-}
-
-/// `cgroup` mounts: cgroup2 on a unified host; on a v1/hybrid host a tmpfs with one
-/// subdirectory per hierarchy (the own cgroup bound in, or with a cgroup namespace
-/// the hierarchy mounted fresh), made read-only afterwards if the mount is `ro`.
-fn mount_cgroup(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
-    let st = nix::sys::statfs::statfs(CGROUP_ROOT)
-        .map_err(sys_err(&e.field, "statfs /sys/fs/cgroup"))?;
-    if st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC {
-        return mount_cgroup2(e, ctx, Path::new(CGROUP_ROOT));
-    }
-    let hierarchies = host_hierarchies().map_err(sys_err(&e.field, "read host cgroups"))?;
-    let tmpfs = Entry {
-        field: e.field.clone(),
-        dest: e.dest,
-        typ: "tmpfs",
-        source: Some(Path::new("tmpfs")),
-        opts: parse_options(&["nosuid", "nodev", "noexec", "mode=755"]),
-    };
-    mount_fs(&tmpfs, ctx)?;
-    for h in &hierarchies {
-        mount_hierarchy(e, ctx, h)?;
-    }
-    if e.opts.flags.contains(MsFlags::MS_RDONLY) {
-        let target = ctx
-            .root
-            .open_path(e.dest, true)
-            .map_err(sys_err(&e.field, "reopen destination"))?;
-        let flags = tmpfs.opts.flags | MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT;
-        mount(
-            None::<&str>,
-            &fd_path(&target),
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
-        .map_err(sys_err(&e.field, "remount cgroup tmpfs read-only"))?;
-    }
-    Ok(())
-}
-
-/// One v1 hierarchy (or the hybrid cgroup2) under the cgroup tmpfs.
-fn mount_hierarchy(e: &Entry, ctx: &MountContext, h: &Hierarchy) -> Result<(), MountError> {
-    let name = h.mountpoint.file_name().unwrap_or(OsStr::new("unified"));
-    let dest = e.dest.join(name);
-    let sub = Entry {
-        field: e.field.clone(),
-        dest: &dest,
-        typ: "cgroup",
-        source: Some(Path::new("cgroup")),
-        opts: MountOptions {
-            flags: e.opts.flags & !MsFlags::MS_REMOUNT,
-            propagation: Vec::new(),
-            data: h.controllers.clone(),
-        },
-    };
-    if h.controllers.is_empty() {
-        return mount_cgroup2(&sub, ctx, &h.own_dir);
-    }
-    if ctx.cgroup_ns {
-        mount_fs(&sub, ctx)?;
-    } else {
-        let bind = Entry {
-            source: Some(&h.own_dir),
-            opts: MountOptions {
-                flags: sub.opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC,
-                ..MountOptions::default()
-            },
-            ..sub
-        };
-        mount_bind(&bind, ctx)?;
-    }
-    comount_symlinks(e, ctx, name)
-}
-
-/// `cpu,cpuacct` gets `cpu -> cpu,cpuacct` and `cpuacct -> cpu,cpuacct` links.
-fn comount_symlinks(e: &Entry, ctx: &MountContext, name: &OsStr) -> Result<(), MountError> {
-    let name_str = name.to_string_lossy();
-    if !name_str.contains(',') {
-        return Ok(());
-    }
-    let dir = ctx
-        .root
-        .open_path(e.dest, true)
-        .map_err(sys_err(&e.field, "reopen destination"))?;
-    for part in name_str.split(',') {
-        match nix::unistd::symlinkat(name, Some(dir.as_raw_fd()), part) {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(err) => return Err(sys_err(&e.field, format!("symlink {part}"))(err)),
-        }
-    }
-    Ok(())
-}
-
-/// cgroup2 at the destination; if that is refused (EPERM/EBUSY: a user namespace
-/// without a cgroup namespace) bind `own_dir`, the process's cgroup, instead.
-fn mount_cgroup2(e: &Entry, ctx: &MountContext, own_dir: &Path) -> Result<(), MountError> {
-    let v2 = Entry {
-        field: e.field.clone(),
-        dest: e.dest,
-        typ: "cgroup2",
-        source: Some(Path::new("cgroup2")),
-        opts: MountOptions {
-            flags: e.opts.flags,
-            propagation: Vec::new(),
-            data: String::new(),
-        },
-    };
-    match mount_fs(&v2, ctx) {
-        Err(err) if matches!(err.errno(), Some(Errno::EPERM | Errno::EBUSY)) => {}
-        other => return other,
-    }
-    let own_dir = if own_dir == Path::new(CGROUP_ROOT) {
-        own_v2_dir().map_err(sys_err(&e.field, "read /proc/self/cgroup"))?
-    } else {
-        own_dir.to_path_buf()
-    };
-    let bind = Entry {
-        typ: "bind",
-        source: Some(&own_dir),
-        opts: MountOptions {
-            flags: e.opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC,
-            ..MountOptions::default()
-        },
-        ..v2
-    };
-    mount_bind(&bind, ctx)
-}
-
-/// The process's cgroup directory in a unified (v2) host hierarchy.
-fn own_v2_dir() -> Result<PathBuf, Errno> {
-    let cgroups = read_to_string("/proc/self/cgroup")?;
-    let path = parse_proc_cgroup(&cgroups)
-        .into_iter()
-        .find(|(ctrl, _)| ctrl.is_empty())
-        .map(|(_, p)| p)
-        .ok_or(Errno::ENOENT)?;
-    Ok(Path::new(CGROUP_ROOT).join(relative(Path::new(&path))))
-}
-
-fn read_to_string(path: &str) -> Result<String, Errno> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
-}
-
-/// Host hierarchies from /proc/self/cgroup matched with /proc/self/mountinfo.
-fn host_hierarchies() -> Result<Vec<Hierarchy>, Errno> {
-    let cgroups = read_to_string("/proc/self/cgroup")?;
-    let mounts = parse_mountinfo(&read_to_string("/proc/self/mountinfo")?);
-    Ok(hierarchies_from(&cgroups, &mounts))
-}
-
-/// Pure matcher: each `id:controllers:path` line of /proc/self/cgroup is paired with
-/// the mount of that hierarchy (preferring one under /sys/fs/cgroup).
-pub fn hierarchies_from(proc_cgroup: &str, mounts: &[MountInfo]) -> Vec<Hierarchy> {
-    let mut out = Vec::new();
-    for (controllers, path) in parse_proc_cgroup(proc_cgroup) {
-        let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
-        let is_match = |m: &&MountInfo| {
-            if wanted.is_empty() {
-                m.fstype == "cgroup2"
-            } else {
-                m.fstype == "cgroup"
-                    && wanted
-                        .iter()
-                        .all(|w| m.super_options.iter().any(|o| o == w))
-            }
-        };
-        let under_root = |m: &&MountInfo| m.mountpoint.starts_with(CGROUP_ROOT);
-        let found = mounts
-            .iter()
-            .filter(is_match)
-            .find(under_root)
-            .or_else(|| mounts.iter().find(is_match));
-        let Some(m) = found else { continue };
-        let rel = Path::new(&path)
-            .strip_prefix(&m.root)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        out.push(Hierarchy {
-            controllers: controllers.clone(),
-            mountpoint: m.mountpoint.clone(),
-            own_dir: m.mountpoint.join(relative(&rel)).components().collect(),
-        });
-    }
-    out
-}
-
-/// `id:controllers:path` lines -> (controllers, path).
-fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.splitn(3, ':');
-            let (_, ctrl, path) = (it.next()?, it.next()?, it.next()?);
-            Some((ctrl.to_string(), path.to_string()))
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------
@@ -827,6 +725,11 @@ fn unescape(s: &str) -> PathBuf {
         }
     }
     PathBuf::from(OsStr::from_bytes(&out))
+}
+
+pub(crate) fn read_to_string(path: &str) -> Result<String, Errno> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
 /// Reads this process's mount table.

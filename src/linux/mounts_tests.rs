@@ -81,6 +81,66 @@ fn parse_options_every_flag() {
 }
 
 #[test]
+fn parse_options_recursive_attributes() {
+    use crate::linux::mount_options::{attr, RecAttr};
+    let rec = |opts: &[&str]| parse_options(opts).rec_attr;
+    let o = parse_options(&[
+        "rbind",
+        "rro",
+        "rnosuid",
+        "rnodev",
+        "rnoexec",
+        "rnosymfollow",
+    ]);
+    assert_eq!(
+        o.flags,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        "no mount(2) flags"
+    );
+    assert_eq!(o.data, "", "not filesystem data");
+    let set = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC | attr::NOSYMFOLLOW;
+    assert_eq!(o.rec_attr, RecAttr { set, clr: 0 });
+    // A later clearing option wins, and the other way round.
+    assert_eq!(
+        rec(&["rro", "rrw"]),
+        RecAttr {
+            set: 0,
+            clr: attr::RDONLY
+        }
+    );
+    assert_eq!(
+        rec(&["rdev", "rnodev"]),
+        RecAttr {
+            set: attr::NODEV,
+            clr: 0
+        }
+    );
+    assert_eq!(rec(&["rnodiratime", "rdiratime"]).clr, attr::NODIRATIME);
+    // Atime is one field: cleared as a whole, one value set, the last one wins.
+    let atime = |v| RecAttr {
+        set: v,
+        clr: attr::ATIME_MASK,
+    };
+    assert_eq!(rec(&["rnoatime"]), atime(attr::NOATIME));
+    assert_eq!(rec(&["rnoatime", "rstrictatime"]), atime(attr::STRICTATIME));
+    for o in ["rrelatime", "ratime", "rnorelatime", "rnostrictatime"] {
+        assert_eq!(rec(&["rstrictatime", o]), atime(attr::RELATIME), "{o}");
+    }
+    assert!(
+        rec(&["ro", "nosuid"]).is_empty(),
+        "plain flags are not recursive"
+    );
+}
+
+#[test]
+fn parse_options_idmap() {
+    assert_eq!(parse_options(&["bind"]).idmap, None);
+    assert_eq!(parse_options(&["bind", "idmap"]).idmap, Some(false));
+    assert_eq!(parse_options(&["rbind", "ridmap"]).idmap, Some(true));
+    assert_eq!(parse_options(&["ridmap"]).data, "");
+}
+
+#[test]
 fn parse_options_propagation_kept_in_order() {
     let o = parse_options(&["rbind", "rslave", "ro", "private", "unbindable"]);
     assert_eq!(
@@ -182,4 +242,57 @@ fn error_messages_name_field_step_and_errno() {
         "mounts[3] /data: bind source /nope: No such file or directory"
     );
     assert_eq!(e.errno(), Some(Errno::ENOENT));
+}
+
+/// The openat2 fallback resolves like RESOLVE_IN_ROOT: symlinks (absolute and
+/// relative) and `..` stay inside the root, loops fail with ELOOP.
+#[test]
+fn walk_in_root_stays_inside() {
+    use std::os::unix::fs::{symlink, MetadataExt};
+    let dir = tempfile::tempdir().unwrap();
+    let root_path = dir.path().join("root");
+    std::fs::create_dir_all(root_path.join("etc/sub")).unwrap();
+    std::fs::write(root_path.join("etc/passwd"), "inside").unwrap();
+    std::fs::write(dir.path().join("outside"), "outside").unwrap();
+    symlink("/etc", root_path.join("abs")).unwrap();
+    symlink("../../../../etc", root_path.join("etc/sub/up")).unwrap();
+    symlink("../outside", root_path.join("rel-out")).unwrap();
+    symlink("loop", root_path.join("loop")).unwrap();
+    symlink("passwd", root_path.join("etc/link-to-file")).unwrap();
+    let root = Root::open(&root_path).unwrap();
+    let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    let walked = |p: &str, f: OFlag| {
+        walk_in_root(
+            root.fd(),
+            Path::new(p),
+            f | OFlag::O_PATH | OFlag::O_CLOEXEC,
+        )
+        .map(|fd| nix::sys::stat::fstat(fd.as_raw_fd()).unwrap().st_ino)
+    };
+    let etc = ino(&root_path.join("etc"));
+    let passwd = ino(&root_path.join("etc/passwd"));
+    assert_eq!(walked("abs", OFlag::O_DIRECTORY), Ok(etc));
+    assert_eq!(walked("/abs/passwd", OFlag::empty()), Ok(passwd));
+    assert_eq!(walked("etc/sub/up/passwd", OFlag::empty()), Ok(passwd));
+    assert_eq!(
+        walked("../../etc/../etc/passwd", OFlag::empty()),
+        Ok(passwd)
+    );
+    assert_eq!(walked("etc/link-to-file", OFlag::empty()), Ok(passwd));
+    assert_eq!(walked("", OFlag::O_DIRECTORY), Ok(ino(&root_path)));
+    // ../outside is clamped to <root>/outside, which does not exist.
+    assert_eq!(walked("rel-out", OFlag::empty()), Err(Errno::ENOENT));
+    assert_eq!(walked("loop", OFlag::empty()), Err(Errno::ELOOP));
+    assert_eq!(walked("etc/passwd/x", OFlag::empty()), Err(Errno::ENOTDIR));
+    assert_eq!(
+        walked("etc/passwd", OFlag::O_DIRECTORY),
+        Err(Errno::ENOTDIR)
+    );
+    // The same answers as openat2 where the kernel has it.
+    for p in ["abs", "etc/sub/up", "../../etc"] {
+        let f = OFlag::O_PATH | OFlag::O_CLOEXEC;
+        let a = openat2_in_root(root.fd(), Path::new(p), f).unwrap();
+        let a = nix::sys::stat::fstat(a.as_raw_fd()).unwrap().st_ino;
+        assert_eq!(walked(p, OFlag::empty()), Ok(a), "{p}");
+    }
 }

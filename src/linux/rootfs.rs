@@ -71,7 +71,14 @@ fn rootfs_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
 
 /// Before the pivot: rootfs propagation, bind the rootfs onto itself, every
 /// `mounts[]` entry in order, default devices, `linux.devices`, /dev symlinks.
-pub fn prepare(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Result<(), RootfsError> {
+/// `idmapped` holds the id-mapped trees the parent made (by mount index) for a
+/// container with its own user namespace, which cannot make them itself.
+pub fn prepare(
+    spec: &Spec,
+    rootfs: &Path,
+    opts: &RootfsOptions,
+    idmapped: &[(usize, OwnedFd)],
+) -> Result<(), RootfsError> {
     // An unbindable tree could not be bound onto itself: keep it private until the
     // pivot and make it unbindable in `finish`.
     let prop = match rootfs_propagation(spec)? {
@@ -91,6 +98,7 @@ pub fn prepare(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Result<(), R
         in_user_ns: opts.in_user_ns,
         new_net_ns: opts.new_net_ns,
         cgroup_ns: opts.cgroup_ns,
+        idmapped,
     };
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         mounts::mount_entry(i, m, &ctx)?;

@@ -188,7 +188,7 @@ fn link_is(path: &str, target: &str) -> Check {
 }
 
 fn run_all(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Check {
-    prepare(spec, rootfs, opts).map_err(|e| format!("prepare: {e}"))?;
+    prepare(spec, rootfs, opts, &[]).map_err(|e| format!("prepare: {e}"))?;
     enter(rootfs, opts).map_err(|e| format!("enter: {e}"))?;
     finish(spec, opts).map_err(|e| format!("finish: {e}"))
 }
@@ -437,7 +437,7 @@ fn hostile_symlinks_cannot_lead_mounts_out_of_the_rootfs() {
     let spec = spec_with(mounts, LinuxBuilder::default().build().unwrap());
     let (r, h) = (rootfs.clone(), host_path.clone());
     in_child(move || {
-        prepare(&spec, &r, &RootfsOptions::default()).map_err(|e| format!("prepare: {e}"))?;
+        prepare(&spec, &r, &RootfsOptions::default(), &[]).map_err(|e| format!("prepare: {e}"))?;
         let table = mountinfo()?;
         let inside = [
             r.join("hostile"),
@@ -524,8 +524,9 @@ fn bind_mounts_file_dir_readonly_and_missing_source() {
         .build()
         .unwrap();
     let spec = spec_with(vec![bad], LinuxBuilder::default().build().unwrap());
-    let err =
-        in_child(|| prepare(&spec, &rootfs, &RootfsOptions::default()).map_err(|e| e.to_string()));
+    let err = in_child(|| {
+        prepare(&spec, &rootfs, &RootfsOptions::default(), &[]).map_err(|e| e.to_string())
+    });
     assert_eq!(
         err.unwrap_err(),
         "mounts[0] /data: bind source /nope: No such file or directory"
@@ -574,7 +575,7 @@ fn linux_devices_are_created_as_configured() {
         LinuxBuilder::default().devices(devices).build().unwrap(),
     );
     in_child(|| {
-        prepare(&spec, &rootfs, &RootfsOptions::default()).map_err(|e| e.to_string())?;
+        prepare(&spec, &rootfs, &RootfsOptions::default(), &[]).map_err(|e| e.to_string())?;
         enter(&rootfs, &RootfsOptions::default()).map_err(|e| e.to_string())?;
         let st = lstat("/dev/null").map_err(|e| e.to_string())?;
         ensure(
@@ -652,8 +653,9 @@ fn shared_rootfs_propagation_is_reapplied_to_the_new_root() {
     let mut linux = spec.linux().clone().unwrap_or_default();
     linux.set_rootfs_propagation(Some("sideways".into()));
     spec.set_linux(Some(linux));
-    let err =
-        in_child(|| prepare(&spec, &rootfs, &RootfsOptions::default()).map_err(|e| e.to_string()));
+    let err = in_child(|| {
+        prepare(&spec, &rootfs, &RootfsOptions::default(), &[]).map_err(|e| e.to_string())
+    });
     assert_eq!(
         err.unwrap_err(),
         "linux.rootfsPropagation: unknown propagation \"sideways\""

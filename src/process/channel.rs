@@ -33,6 +33,11 @@ pub enum Message {
     Pid(i32),
     /// Child -> parent: it unshared its user namespace; write the id maps, then `Go`.
     MapsPlease,
+    /// Init -> parent: every mount is done, the pivot has not happened: run the
+    /// prestart and createRuntime hooks, then answer with `State`.
+    Mounted,
+    /// Parent -> init: the state JSON for the createContainer and startContainer hooks.
+    State(String),
     /// Init -> parent: the pty master follows as the attached fd.
     Console,
     /// Init -> parent: setup is complete; waiting on the exec FIFO (or exec'ing).
@@ -50,6 +55,8 @@ impl Message {
             Message::Ready => (4, 0, ""),
             Message::Error(t) => (5, 0, t.as_str()),
             Message::MapsPlease => (6, 0, ""),
+            Message::Mounted => (7, 0, ""),
+            Message::State(t) => (8, 0, t.as_str()),
         };
         let mut buf = Vec::with_capacity(5 + text.len());
         buf.push(kind);
@@ -72,6 +79,8 @@ impl Message {
             4 => Message::Ready,
             5 => Message::Error(text()),
             6 => Message::MapsPlease,
+            7 => Message::Mounted,
+            8 => Message::State(text()),
             _ => return Err(ChannelError::Malformed(buf.len())),
         })
     }

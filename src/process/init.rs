@@ -7,6 +7,7 @@
 //! field and the step; the parent prints it and cleans up.
 
 use crate::bundle::Bundle;
+use crate::hooks::{self, Kind};
 use crate::linux::namespaces::{self, OpenNamespace};
 use crate::linux::rootfs::{self, RootfsOptions};
 use crate::linux::{capabilities, console, personality, scheduler, sysctl, user};
@@ -32,6 +33,8 @@ pub struct InitArgs<'a> {
     pub console_back: bool,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// Id-mapped mount trees made by the parent, by mount index (user namespace).
+    pub idmapped: Vec<(usize, std::os::fd::OwnedFd)>,
 }
 
 /// Run the init in the cloned child. Never returns.
@@ -106,7 +109,14 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     // Relative mount sources are relative to the bundle.
     let _ = nix::unistd::chdir(a.bundle.dir.as_path());
     if ns.has(LinuxNamespaceType::Mount) {
-        rootfs::prepare(spec, &a.bundle.rootfs, &ropts).map_err(|e| e.to_string())?;
+        rootfs::prepare(spec, &a.bundle.rootfs, &ropts, &a.idmapped).map_err(|e| e.to_string())?;
+    }
+    let hook_state = if hooks::any_at_create(spec) {
+        Some(create_hooks(a)?)
+    } else {
+        None
+    };
+    if ns.has(LinuxNamespaceType::Mount) {
         rootfs::enter(&a.bundle.rootfs, &ropts).map_err(|e| e.to_string())?;
     } else {
         chroot_only(&a.bundle.rootfs)?;
@@ -184,6 +194,13 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
             fatal("seccomp", e);
         }
     }
+    if let Some(state) = &hook_state {
+        let state = with_status(state, "created");
+        let start = Kind::StartContainer.of(spec);
+        if let Err(e) = hooks::run(Kind::StartContainer, &start, &state) {
+            fatal("startContainer hook", e);
+        }
+    }
     exec(&exe, args, &env)
 }
 
@@ -193,6 +210,40 @@ fn install_seccomp(a: &InitArgs) -> Result<(), String> {
     match &a.bundle.seccomp {
         Some(p) => crate::seccomp::install(p).map_err(|e| e.to_string()),
         None => Ok(()),
+    }
+}
+
+/// Ask the parent to run the prestart and createRuntime hooks (all mounts are
+/// made, the pivot has not happened), then run the createContainer hooks here, in
+/// the container's namespaces. Returns the state JSON for startContainer.
+fn create_hooks(a: &InitArgs) -> Result<String, String> {
+    a.channel
+        .send(&Message::Mounted)
+        .map_err(|e| e.to_string())?;
+    let state = match a.channel.recv().map_err(|e| e.to_string())? {
+        Some(Message::State(s)) => s,
+        Some(m) => return Err(format!("init: unexpected message {m:?}")),
+        // SAFETY: the parent is gone (a hook failed and it killed us, or it died).
+        None => unsafe { libc::_exit(1) },
+    };
+    let spec = &a.bundle.spec;
+    hooks::run(
+        Kind::CreateContainer,
+        &Kind::CreateContainer.of(spec),
+        &state,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(state)
+}
+
+/// The state JSON with another `status`.
+fn with_status(state: &str, status: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(state) {
+        Ok(mut v) => {
+            v["status"] = status.into();
+            v.to_string()
+        }
+        Err(_) => state.to_string(),
     }
 }
 
@@ -379,6 +430,7 @@ fn close_inherited_fds(a: &InitArgs) {
     keep.extend(a.exec_fifo);
     keep.extend(a.console_socket);
     keep.extend(a.joined.iter().map(|n| n.fd.as_raw_fd()));
+    keep.extend(a.idmapped.iter().map(|(_, fd)| fd.as_raw_fd()));
     close_fds_except(3 + a.preserve_fds as RawFd, &keep);
 }
 
@@ -426,7 +478,7 @@ pub(crate) fn mark_cloexec(from: RawFd) {
 }
 
 /// Block until `start` writes a byte into the exec FIFO. A writer that closes
-/// without writing is not a start: the init exits.
+/// without writing is not a start: the init exits. The fd is close-on-exec.
 fn wait_exec_fifo(fd: RawFd) {
     loop {
         let mut pfd = libc::pollfd {
@@ -453,8 +505,8 @@ fn wait_exec_fifo(fd: RawFd) {
             _ => fatal("exec fifo: read", nix::Error::last()),
         }
     }
-    // SAFETY: closing the FIFO before exec.
-    unsafe { libc::close(fd) };
+    // The read end stays open (close-on-exec) until execve: `start` waits for it to
+    // close, so it returns only once the user process runs (or init died).
 }
 
 /// After the sync channel is gone: report on the container's stderr and exit 255.

@@ -8,6 +8,7 @@
 
 use crate::bundle::Bundle;
 use crate::cgroups::{Cgroup, CgroupError};
+use crate::hooks::{self, Kind};
 use crate::linux::namespaces::{self, NamespaceError, OpenNamespace};
 use crate::linux::{rlimits, user};
 use crate::process::channel::{self, ChannelError, Message};
@@ -27,6 +28,10 @@ pub enum SpawnError {
     User(#[from] user::UserError),
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Mount(#[from] crate::linux::mounts::MountError),
     #[error("clone: {0}")]
     Clone(nix::Error),
     #[error("process.oomScoreAdj: writing /proc/{pid}/oom_score_adj: {source}")]
@@ -52,6 +57,8 @@ pub struct SpawnOptions<'a> {
     /// The container's cgroup, already made: resources are written and the child
     /// placed in it before it is released.
     pub cgroup: Option<&'a Cgroup>,
+    /// The container id, for the hooks' state.
+    pub id: &'a str,
 }
 
 /// The container's init, ready (waiting on the FIFO, or exec'ing).
@@ -179,6 +186,13 @@ pub(crate) fn describe_status(status: Option<i32>) -> String {
 pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
     let clone_plan = plan(&opts.bundle.namespaces);
     let joined: Vec<OpenNamespace> = namespaces::open_all(&opts.bundle.namespaces.join)?;
+    // Inside its own user namespace the init cannot id-map host filesystems: the
+    // parent makes those trees now and the init attaches them.
+    let idmapped = if opts.bundle.namespaces.has(LinuxNamespaceType::User) {
+        crate::linux::mounts::prepare_idmapped(&opts.bundle.spec)?
+    } else {
+        Vec::new()
+    };
     let (parent, child) = channel::pair()?;
     block_all_signals();
     let pid = raw_clone(clone_plan.clone_flags).map_err(SpawnError::Clone)?;
@@ -194,6 +208,7 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
             console_back: opts.console_back,
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
+            idmapped,
         });
     }
     drop(child);
@@ -280,6 +295,17 @@ fn drive(
             Some((Message::Pid(p), _)) if clone_plan.must_fork && init_pid == child => {
                 reap(child);
                 init_pid = p;
+            }
+            Some((Message::Mounted, _)) => {
+                let state =
+                    hooks::state_json(spec, opts.id, "creating", init_pid, &opts.bundle.dir);
+                hooks::run(Kind::Prestart, &Kind::Prestart.of(spec), &state)
+                    .and_then(|()| {
+                        hooks::run(Kind::CreateRuntime, &Kind::CreateRuntime.of(spec), &state)
+                    })
+                    .map_err(|e| fail(SpawnError::Hook(e), &[init_pid, child]))?;
+                ch.send(&Message::State(state))
+                    .map_err(|e| fail(e.into(), &[init_pid, child]))?;
             }
             Some((Message::Console, fd)) => console_master = fd,
             Some((Message::Ready, _)) => {

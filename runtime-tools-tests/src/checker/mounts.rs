@@ -108,7 +108,7 @@ fn option_problems(opts: &[&str], t: &Mount) -> Vec<String> {
             ));
         }
     };
-    if !opts.contains(&"ro") {
+    if !opts.contains(&"ro") && !opts.contains(&"rro") {
         want_flag(&mut p, "rw");
     }
     for o in opts {
@@ -123,6 +123,10 @@ fn option_problems(opts: &[&str], t: &Mount) -> Vec<String> {
                 want_no_flag(&mut p, "noatime");
             }
             "norelatime" => want_no_flag(&mut p, "relatime"),
+            // Recursive attributes (mount_setattr): the mount itself shows them too.
+            "rro" | "rnosuid" | "rnodev" | "rnoexec" | "rnoatime" | "rnosymfollow" => {
+                want_flag(&mut p, &o[1..])
+            }
             "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" | "unbindable"
             | "runbindable" => p.extend(propagation_problems(o.trim_start_matches('r'), t)),
             _ => {

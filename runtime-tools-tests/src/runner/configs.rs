@@ -167,6 +167,15 @@ pub fn tests() -> Vec<Test> {
             );
             Ok(())
         }),
+        ctx_test("config-mount-bind-recursive-attrs", |_, b| {
+            bind_dir(b, "bindsrc")?;
+            spec::add_mount(
+                &mut b.config,
+                json!({"destination": "/mnt/bind", "type": "bind", "source": "bindsrc",
+                "options": ["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnoatime", "rnosymfollow"]}),
+            );
+            Ok(())
+        }),
         ctx_test("config-mount-bind-file", |_, b| {
             std::fs::write(b.dir.join("bindfile"), "file\n").map_err(|e| e.to_string())?;
             let src = b.dir.join("bindfile");
