@@ -24,7 +24,8 @@ stdin /dev/null. COMMAND's stdout and stderr go to this script's stdout and stde
 
 Exit status: COMMAND's; 124 on timeout; 125 if the harness or the VM failed.
 Env: HUSK_VM_CACHE (default \${XDG_CACHE_HOME:-~/.cache}/husk-vm),
-     HUSK_VM_KERNEL (boot this kernel image instead of Debian's).
+     HUSK_VM_KERNEL (boot this kernel image instead of Debian's),
+     HUSK_VM_APPEND (more kernel command line, e.g. loglevel=7 with --verbose).
 EOF
 }
 
@@ -105,7 +106,10 @@ unpack_vmlinux() { # $1: bzImage, $2: output; best effort
 if [ -n "${HUSK_VM_KERNEL:-}" ]; then
     kernel=$HUSK_VM_KERNEL
 else
-    pkg=$(kernel_pkg)
+    # apt-cache takes seconds on a busy host: its answer is reused for a day.
+    pkg=
+    if [ -n "$(find "$cache/current" -mmin -1440 2>/dev/null)" ]; then pkg=$(cat "$cache/current"); fi
+    [ -n "$pkg" ] || pkg=$(kernel_pkg)
     [ -n "$pkg" ] || { apt_update; pkg=$(kernel_pkg); }
     [ -n "$pkg" ] || fail "apt-cache cannot resolve linux-image-amd64"
     kdir=$cache/$pkg
@@ -127,6 +131,7 @@ else
         rm -rf "$work"
         touch "$kdir/ok"
     fi
+    [ "$(cat "$cache/current" 2>/dev/null)" = "$pkg" ] || echo "$pkg" >"$cache/current"
     kernel=
     for k in "$kdir"/boot/vmlinux "$kdir"/boot/vmlinuz-*; do
         if [ -f "$k" ]; then kernel=$k; break; fi
@@ -271,7 +276,7 @@ run_vm() { # $1: kvm|tcg. Returns 3 when KVM did not reach /init within 20 s.
         -chardev file,id=err,path="$tmp/err" -device isa-serial,chardev=err,index=2 \
         -chardev file,id=st,path="$tmp/status" -device isa-serial,chardev=st,index=3 \
         -kernel "$kernel" -initrd "$tmp/initrd" \
-        -append "console=ttyS0 quiet panic=-1 rdinit=/init 8250.nr_uarts=4" \
+        -append "console=ttyS0 quiet panic=-1 rdinit=/init 8250.nr_uarts=4 ${HUSK_VM_APPEND:-}" \
         </dev/null >>"$tmp/console" 2>&1 &
     qemu_pid=$!
     local tailer=
@@ -294,7 +299,7 @@ run_vm() { # $1: kvm|tcg. Returns 3 when KVM did not reach /init within 20 s.
         fi
         sleep 0.1
     done
-    wait "$qemu_pid" || true
+    wait "$qemu_pid" 2>/dev/null || true
     qemu_pid=
     if [ -n "$tailer" ]; then wait "$tailer" || true; fi
     if [ "$1" = kvm ] && ! grep -q booted "$tmp/status"; then return 3; fi

@@ -2,10 +2,11 @@
 # test-in-cgroup2-vm.sh — run the conformance suite (runtime-tools-tests/) inside a
 # pure cgroup v2 VM (hack/vm/run-in-cgroup2-vm.sh), against husk and runc.
 #
-#   hack/vm/test-in-cgroup2-vm.sh [--runtime husk|runc|PATH]... [FILTER...]
+#   hack/vm/test-in-cgroup2-vm.sh [--runtime husk|runc|PATH]... [--verbose] [FILTER...]
 #
 # Default runtimes: husk (this workspace's debug build) and runc (if installed).
-# FILTERs are passed to rtt-runner (run only tests whose name contains one of them).
+# FILTERs and --verbose are passed to rtt-runner (FILTER: run only the tests whose name
+# contains one of them; --verbose: show the checker's TAP and the runtime's output).
 # Prints the suite's TAP per runtime, then one "vm summary:" line per runtime.
 # Exit status: 0 if every runtime passed (failures listed in its skip list do not
 # count), 1 if a test failed, 124 on timeout, 125 if the VM or the harness failed.
@@ -23,7 +24,8 @@ filters=()
 while [ $# -gt 0 ]; do
     case $1 in
         --runtime) [ $# -ge 2 ] || fail "--runtime needs a value"; runtimes+=("$2"); shift 2 ;;
-        -h | --help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -v | --verbose) filters+=(--verbose); shift ;;
+        -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
         -*) fail "unknown option $1" ;;
         *) filters+=("$1"); shift ;;
     esac
