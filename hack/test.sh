@@ -5,6 +5,8 @@
 #   2. cargo test --workspace          unit and integration tests (need root)
 #   3. runtime-tools-tests/run.sh      the conformance suite, against husk, then
 #                                      against runc (the suite must pass on both)
+#   4. hack/vm/test-in-cgroup2-vm.sh   only with HUSK_VM_TESTS=1: the suite in a pure
+#                                      cgroup v2 VM; informational, never fails test.sh
 #
 # Exits non-zero if any step fails; later steps still run after a test failure so
 # one run shows everything. cargo's output is passed through unchanged.
@@ -55,6 +57,20 @@ if [ -x "$SUITE" ]; then
 else
     step "$SUITE not present: conformance suite skipped"
 fi
+
+# Informational for now: the conformance suite in a pure cgroup v2 VM (hack/vm/README.md).
+# Opt-in (several minutes per runtime under TCG); its result never fails test.sh.
+vm_summary=
+if [ "${HUSK_VM_TESTS:-0}" = 1 ]; then
+    step "conformance suite in a cgroup v2 VM (HUSK_VM_TESTS=1; informational)"
+    vm_log=$(mktemp)
+    hack/vm/test-in-cgroup2-vm.sh 2>&1 | tee "$vm_log"
+    vm_rc=${PIPESTATUS[0]}
+    vm_summary=$(grep '^vm summary:' "$vm_log")
+    vm_summary+="${vm_summary:+$'\n'}vm: exit status $vm_rc (informational, not counted)"
+    rm -f "$vm_log"
+fi
+[ -z "$vm_summary" ] || printf '\n%s\n' "$vm_summary" >&2
 
 if [ ${#failed[@]} -gt 0 ]; then
     msg=""
