@@ -110,6 +110,15 @@ pub struct Cgroup {
 }
 
 impl Cgroup {
+    /// On a pure cgroup v2 host, the container's one directory: the init can be
+    /// cloned straight into it (clone3 CLONE_INTO_CGROUP).
+    pub fn unified_dir(&self) -> Option<&Path> {
+        match (self.version, self.dirs.as_slice()) {
+            (Version::V2, [d]) => Some(&d.path),
+            _ => None,
+        }
+    }
+
     /// Resolve `linux.cgroupsPath` (default: the container id, relative) on this host.
     pub fn new(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
         let inner = match cgroups_path {

@@ -117,6 +117,57 @@ pub fn plan(ns: &namespaces::NamespacePlan) -> ClonePlan {
     }
 }
 
+/// clone3's argument block (CLONE_ARGS_SIZE_VER2: up to `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Clone the init; on a pure cgroup v2 host straight into its cgroup with clone3
+/// (so it never runs outside it). Any clone3 failure (old kernel, seccomp of an
+/// outer container, EBUSY) falls back to clone + a write to cgroup.procs.
+/// Returns the pid and whether it is already in the cgroup.
+fn clone_into(flags: libc::c_int, cgroup: Option<&Cgroup>) -> Result<(i32, bool), SpawnError> {
+    if let Some(dir) = cgroup.and_then(Cgroup::unified_dir) {
+        if let Ok(fd) = std::fs::File::open(dir) {
+            let args = CloneArgs {
+                flags: flags as u64 | CLONE_INTO_CGROUP,
+                exit_signal: libc::SIGCHLD as u64,
+                cgroup: fd.as_raw_fd() as u64,
+                ..CloneArgs::default()
+            };
+            // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork;
+            // `args` is a valid, correctly sized clone_args. Single-threaded here.
+            let pid = unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &args as *const CloneArgs,
+                    std::mem::size_of::<CloneArgs>(),
+                )
+            };
+            if pid >= 0 {
+                return Ok((pid as i32, true));
+            }
+        }
+    }
+    raw_clone(flags)
+        .map(|pid| (pid, false))
+        .map_err(SpawnError::Clone)
+}
+
 /// fork-like clone: the child continues on a copy of this stack (SIGCHLD on exit).
 pub(crate) fn raw_clone(flags: libc::c_int) -> Result<i32, nix::Error> {
     // SAFETY: clone without CLONE_VM and without a new stack behaves like fork: the
@@ -195,7 +246,7 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
     };
     let (parent, child) = channel::pair()?;
     block_all_signals();
-    let pid = raw_clone(clone_plan.clone_flags).map_err(SpawnError::Clone)?;
+    let (pid, in_cgroup) = clone_into(clone_plan.clone_flags, opts.cgroup)?;
     if pid == 0 {
         drop(parent);
         init::run(InitArgs {
@@ -213,7 +264,7 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
     }
     drop(child);
     drop(joined);
-    match drive(pid, &parent, opts, clone_plan) {
+    match drive(pid, &parent, opts, clone_plan, in_cgroup) {
         Ok(s) => Ok(s),
         Err((e, pids)) => {
             for p in pids {
@@ -259,6 +310,7 @@ fn drive(
     ch: &channel::Channel,
     opts: &SpawnOptions,
     clone_plan: ClonePlan,
+    in_cgroup: bool,
 ) -> Result<Spawned, DriveError> {
     let spec = &opts.bundle.spec;
     let fail = |e: SpawnError, pids: &[i32]| (e, pids.to_vec());
@@ -273,7 +325,7 @@ fn drive(
             .unwrap_or_default();
         let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
         cg.set(&resources, &devices)
-            .and_then(|()| cg.add_pid(child))
+            .and_then(|()| if in_cgroup { Ok(()) } else { cg.add_pid(child) })
             .map_err(|e| fail(e.into(), &[child]))?;
     }
     if clone_plan.clone_flags & libc::CLONE_NEWUSER != 0 {
@@ -348,6 +400,11 @@ mod tests {
                 .map(|(i, t)| (i, *t, "/proc/1/ns/x".into()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn clone_args_has_the_kernels_ver2_size() {
+        assert_eq!(std::mem::size_of::<CloneArgs>(), 88);
     }
 
     #[test]
