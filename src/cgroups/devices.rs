@@ -1,8 +1,8 @@
 //! Device cgroup rules: the ones a container gets, in the order they are applied.
 //! As runc: everything is denied first, then `linux.resources.devices` in order,
 //! then runc's default allowed devices, then an allow rule for every configured
-//! `linux.devices` entry. v1 writes them to devices.allow/devices.deny; v2 will
-//! compile them to an eBPF program.
+//! `linux.devices` entry. v1 writes them to devices.allow/devices.deny; v2
+//! compiles them to an eBPF program (`ebpf`).
 
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
 

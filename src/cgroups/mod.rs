@@ -12,6 +12,7 @@
 //! relative to the caller's own cgroup on v1, and to its parent on v2.
 
 pub mod devices;
+pub mod ebpf;
 pub mod freezer;
 pub mod stats;
 pub mod v1;
@@ -169,7 +170,7 @@ impl Cgroup {
     pub fn set(&self, r: &LinuxResources, devices: &[LinuxDevice]) -> Result<(), CgroupError> {
         match self.version {
             Version::V1 => v1::set(&self.dirs, r, devices)?,
-            Version::V2 => v2::set(&self.dirs[0], r)?,
+            Version::V2 => v2::set(&self.dirs[0], r, Some(devices))?,
         }
         Ok(())
     }
@@ -179,7 +180,7 @@ impl Cgroup {
     pub fn update(&self, r: &LinuxResources) -> Result<(), CgroupError> {
         match self.version {
             Version::V1 => v1::update(&self.dirs, r)?,
-            Version::V2 => v2::set(&self.dirs[0], r)?,
+            Version::V2 => v2::set(&self.dirs[0], r, None)?,
         }
         Ok(())
     }

@@ -3,11 +3,11 @@
 //! files as runc does (cpu.shares -> cpu.weight, quota/period -> cpu.max,
 //! swap -> memory.swap.max = swap - limit, ...).
 //!
-//! Device rules need an eBPF program on v2; until husk builds one they are not
-//! enforced (a warning says so).
+//! Device rules (the v1 order of `devices`) become an eBPF device program
+//! attached to the cgroup (`ebpf`).
 
-use super::{apply_write, join_below, make_dirs, missing_dirs, Dir, SysErr, Write};
-use oci_spec::runtime::LinuxResources;
+use super::{apply_write, devices, ebpf, join_below, make_dirs, missing_dirs, Dir, SysErr, Write};
+use oci_spec::runtime::{LinuxDevice, LinuxResources};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,8 @@ pub enum V2Error {
     },
     #[error("cgroup: removing {path}: {source}")]
     Remove { path: PathBuf, source: SysErr },
+    #[error(transparent)]
+    Devices(#[from] ebpf::EbpfError),
 }
 
 /// The container's cgroup below `root`: an absolute `inner` from the root; a
@@ -178,11 +180,6 @@ pub fn writes(r: &LinuxResources) -> Result<Vec<Write>, V2Error> {
             ));
         }
     }
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        crate::logging::warn(
-            "linux.resources.devices: device rules are not enforced on cgroup v2 yet (needs eBPF)",
-        );
-    }
     if let Some(m) = r.memory() {
         let limit = m.limit().unwrap_or(0);
         let swap = swap_max(limit, m.swap().unwrap_or(0)).map_err(|reason| V2Error::Invalid {
@@ -313,13 +310,29 @@ pub fn writes(r: &LinuxResources) -> Result<Vec<Write>, V2Error> {
     Ok(out)
 }
 
+/// The device program for `linux.resources.devices` and `linux.devices`: the
+/// rules v1 writes after denying everything, in the same order.
+pub fn device_program(
+    r: &LinuxResources,
+    devices: &[LinuxDevice],
+) -> Result<Vec<ebpf::Insn>, V2Error> {
+    let mut rules = vec![devices::Rule {
+        allow: false,
+        typ: 'a',
+        major: None,
+        minor: None,
+        access: "rwm".into(),
+    }];
+    rules.extend(devices::rules(r.devices().as_deref(), devices));
+    Ok(ebpf::program(&rules)?)
+}
+
 /// Write `r` into the cgroup; a value for a controller the cgroup does not have is
-/// an error naming the field.
-pub fn set(d: &Dir, r: &LinuxResources) -> Result<(), V2Error> {
+/// an error naming the field. With `devices` (linux.devices), the device program
+/// is (re)attached too; without, the one attached stays (`update`).
+pub fn set(d: &Dir, r: &LinuxResources, devices: Option<&[LinuxDevice]>) -> Result<(), V2Error> {
     let writes = writes(r)?;
-    if writes.is_empty() {
-        return Ok(());
-    }
+    let program = devices.map(|devs| device_program(r, devs)).transpose()?;
     let available = std::fs::read_to_string(d.path.join("cgroup.controllers")).unwrap_or_default();
     for w in writes {
         if !available.split_whitespace().any(|c| c == w.controller) {
@@ -335,6 +348,9 @@ pub fn set(d: &Dir, r: &LinuxResources) -> Result<(), V2Error> {
             path,
             source,
         })?;
+    }
+    if let Some(p) = program {
+        ebpf::apply(&d.path, &p)?;
     }
     Ok(())
 }
