@@ -13,6 +13,7 @@ mod mounts;
 mod namespaces;
 mod paths;
 mod process;
+mod terminal;
 
 use crate::hostinfo::HostInfo;
 use crate::tap::Tap;
@@ -38,6 +39,7 @@ pub fn run(config_path: &str, host_path: &str) -> i32 {
     devices::check(&cfg, &mut tap);
     paths::check(&cfg, &mut tap);
     process::check(&cfg, &mut tap);
+    terminal::check(&cfg, &mut tap);
     caps::check(&cfg, &host, &mut tap);
     kernel::check(&cfg, &host, &mut tap);
     cgroups::check(&cfg, &mut tap);

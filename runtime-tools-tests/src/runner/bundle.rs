@@ -8,8 +8,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// busybox applets linked into `/bin` of every rootfs.
-const APPLETS: [&str; 12] = [
+const APPLETS: [&str; 13] = [
     "sh", "sleep", "cat", "echo", "true", "ls", "mkdir", "id", "hostname", "kill", "touch", "env",
+    "readlink",
 ];
 
 /// A bundle directory and the config that will be written into it.

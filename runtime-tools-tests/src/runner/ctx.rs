@@ -72,6 +72,11 @@ impl Ctx {
             .map_err(|e| format!("bundle {}: {e}", dir.display()))
     }
 
+    /// The run's work directory (outside every rootfs).
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
     /// Keeps a namespace holder alive until the end of the current test.
     pub fn hold(&mut self, h: NsHolder) -> &NsHolder {
         self.holders.push(h);

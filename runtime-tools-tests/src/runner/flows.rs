@@ -109,14 +109,19 @@ pub fn run_checker(ctx: &mut Ctx, b: &Bundle) -> Result<(), String> {
     create(ctx, b)?;
     start(ctx, b)?;
     ctx.rt.wait_status(&b.id, "stopped", WAIT)?;
-    let out = b.stdout();
-    let report = tap::parse(&out);
+    let verdict = check_tap(ctx, b, &b.stdout());
+    delete(ctx, b)?;
+    verdict
+}
+
+/// Judges the checker's TAP output `out` (its stdout, or what a terminal showed).
+pub fn check_tap(ctx: &Ctx, b: &Bundle, out: &str) -> Result<(), String> {
+    let report = tap::parse(out);
     if ctx.verbose {
         for l in out.lines() {
             println!("#   | {l}");
         }
     }
-    delete(ctx, b)?;
     if report.all_ok() {
         return Ok(());
     }

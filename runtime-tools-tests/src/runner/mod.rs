@@ -6,7 +6,9 @@ mod configs;
 mod ctx;
 mod errors;
 mod exec;
+mod exec_ops;
 mod flows;
+mod hooks;
 mod host;
 mod leaks;
 mod lifecycle;
@@ -14,6 +16,7 @@ mod locate;
 mod runtime;
 mod skiplist;
 mod spec;
+mod terminal;
 
 pub use ctx::Ctx;
 
@@ -59,8 +62,9 @@ pub fn all_tests() -> Vec<Test> {
     let mut t = configs::tests();
     t.extend(lifecycle::tests());
     t.extend(errors::tests());
-    // TODO(hooks): prestart/createRuntime/createContainer/startContainer/poststart/
-    // poststop tests go here once husk implements hooks (see runtime.md, "Lifecycle").
+    t.extend(hooks::tests());
+    t.extend(terminal::tests());
+    t.extend(exec_ops::tests());
     t
 }
 

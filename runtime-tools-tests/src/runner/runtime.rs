@@ -59,17 +59,16 @@ impl Runtime {
 
     /// `create --bundle B --pid-file B/pid ID`, container stdio into the bundle.
     pub fn create(&self, id: &str, bundle: &Path) -> Outcome {
+        self.create_with(id, bundle, &[])
+    }
+
+    /// [`Runtime::create`] with `extra` options (such as `--console-socket PATH`).
+    pub fn create_with(&self, id: &str, bundle: &Path, extra: &[&str]) -> Outcome {
         let pid_file = bundle.join("pid");
-        let args = [
-            "create",
-            "--bundle",
-            &bundle.to_string_lossy(),
-            "--pid-file",
-            &pid_file.to_string_lossy(),
-            id,
-        ]
-        .map(str::to_string);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (bundle_s, pid_s) = (bundle.to_string_lossy(), pid_file.to_string_lossy());
+        let mut args = vec!["create", "--bundle", &bundle_s, "--pid-file", &pid_s];
+        args.extend_from_slice(extra);
+        args.push(id);
         self.cmd_to(&args, &bundle.join("stdout"), &bundle.join("stderr"))
     }
 
