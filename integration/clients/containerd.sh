@@ -53,7 +53,7 @@ CTR=(ctr --address "$SOCK" --namespace "$NS")
 SHIM=(--runc-binary "$RT" --runc-root "$RTROOT" --snapshotter native --fifo-dir "$T/fifo")
 EXEC=("${CTR[@]}" task exec --fifo-dir "$T/fifo")
 IMG=localhost/husk-test:latest
-daemon= watcher=
+daemon='' watcher=''
 
 cleanup() {
     local id f d

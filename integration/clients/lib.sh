@@ -1,4 +1,5 @@
 # lib.sh — shared by podman.sh and containerd.sh (sourced, not run).
+# shellcheck shell=bash disable=SC2034
 #
 # Provides: the check helpers (one "ok NAME" / "FAIL NAME: reason" line each, a
 # summary line at the end), the busybox image rootfs, and the leak checks run once
