@@ -5,7 +5,10 @@
 #   2. cargo test --workspace          unit and integration tests (need root)
 #   3. runtime-tools-tests/run.sh      the conformance suite, against husk, then
 #                                      against runc (the suite must pass on both)
-#   4. hack/vm/test-in-cgroup2-vm.sh   only with HUSK_VM_TESTS=1: the suite in a pure
+#   4. integration/clients/run.sh      podman and containerd driving husk, then runc
+#                                      (each client only if installed; skip the step
+#                                      with SKIP_CLIENT_TESTS=1)
+#   5. hack/vm/test-in-cgroup2-vm.sh   only with HUSK_VM_TESTS=1: the suite in a pure
 #                                      cgroup v2 VM; informational, never fails test.sh
 #
 # Exits non-zero if any step fails; later steps still run after a test failure so
@@ -56,6 +59,22 @@ if [ -x "$SUITE" ]; then
     fi
 else
     step "$SUITE not present: conformance suite skipped"
+fi
+
+CLIENTS=integration/clients/run.sh
+if [ "${SKIP_CLIENT_TESTS:-0}" = 1 ]; then
+    step "SKIP_CLIENT_TESTS=1: client tests skipped"
+elif ! command -v podman >/dev/null && ! command -v containerd >/dev/null; then
+    step "neither podman nor containerd installed: client tests skipped"
+else
+    clients_start=$SECONDS
+    step "client tests (podman, containerd) against husk ($HUSK)"
+    "$CLIENTS" "$HUSK" || failed+=("clients (husk)")
+    if runc=$(command -v runc); then
+        step "client tests (podman, containerd) against runc ($runc)"
+        "$CLIENTS" "$runc" || failed+=("clients (runc)")
+    fi
+    step "client tests took $((SECONDS - clients_start))s"
 fi
 
 # Informational for now: the conformance suite in a pure cgroup v2 VM (hack/vm/README.md).
