@@ -120,8 +120,10 @@ fn comount_symlinks(e: &Entry, ctx: &MountContext, name: &OsStr) -> Result<(), M
     Ok(())
 }
 
-/// cgroup2 at the destination; if that is refused (EPERM/EBUSY: a user namespace
-/// without a cgroup namespace) bind `own_dir`, the process's cgroup, instead.
+/// With a cgroup namespace, cgroup2 at the destination (its root is the
+/// container's cgroup). Without one, a fresh cgroup2 mount would show the host's
+/// whole hierarchy: bind `own_dir`, the process's cgroup, instead (as runc), which is
+/// also the fallback when the mount is refused (EPERM/EBUSY in a user namespace).
 fn mount_cgroup2(e: &Entry, ctx: &MountContext, own_dir: &Path) -> Result<(), MountError> {
     let v2 = Entry {
         index: e.index,
@@ -134,9 +136,11 @@ fn mount_cgroup2(e: &Entry, ctx: &MountContext, own_dir: &Path) -> Result<(), Mo
             ..MountOptions::default()
         },
     };
-    match mount_fs(&v2, ctx) {
-        Err(err) if matches!(err.errno(), Some(Errno::EPERM | Errno::EBUSY)) => {}
-        other => return other,
+    if ctx.cgroup_ns {
+        match mount_fs(&v2, ctx) {
+            Err(err) if matches!(err.errno(), Some(Errno::EPERM | Errno::EBUSY)) => {}
+            other => return other,
+        }
     }
     let own_dir = if own_dir == Path::new(CGROUP_ROOT) {
         own_v2_dir().map_err(sys_err(&e.field, "read /proc/self/cgroup"))?

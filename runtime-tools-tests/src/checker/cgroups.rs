@@ -124,7 +124,9 @@ pub fn check(cfg: &Value, tap: &mut Tap) {
                 name,
                 format_args!("{path}: {} (want {want})", got.trim()),
             ),
-            Err(e) => tap.skip(name, format_args!("{path}: {e}")),
+            // A configured limit must be visible: a missing file means the
+            // container is not in its own cgroup (or sees the wrong one).
+            Err(e) => tap.check(false, name, format_args!("{path}: {e} (want {want})")),
         }
     }
 }
