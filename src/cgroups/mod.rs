@@ -11,9 +11,11 @@
 //! hierarchy's root; a relative path (and the default, the container id) is
 //! relative to the caller's own cgroup on v1, and to its parent on v2.
 
+pub mod blkio;
 pub mod devices;
 pub mod ebpf;
 pub mod freezer;
+pub mod misc;
 pub mod stats;
 pub mod v1;
 pub mod v2;
@@ -489,6 +491,8 @@ pub(crate) fn own_cgroups(proc_cgroup: &str) -> Vec<(Vec<String>, PathBuf)> {
 }
 
 #[cfg(test)]
+mod resources_tests;
+#[cfg(test)]
 mod tests;
 
 /// One value to write into a cgroup file, and the spec field it comes from.
@@ -503,6 +507,9 @@ pub struct Write {
     pub fallback: Option<(String, String)>,
     /// Skipped when the file does not exist.
     pub optional: bool,
+    /// Skipped with this warning when the file does not exist (a knob the kernel
+    /// dropped, e.g. memory.kmem.limit_in_bytes).
+    pub warn_missing: Option<String>,
     /// On EINVAL, written again after the others (cpu period before quota).
     pub retry_later: bool,
 }
@@ -521,20 +528,66 @@ impl Write {
             value: value.to_string(),
             fallback: None,
             optional: false,
+            warn_missing: None,
             retry_later: false,
         }
     }
 }
 
-/// `kernel` and `kernelTCP` memory limits are deprecated (kernel 5.4+ has no
-/// separate kmem limit); husk ignores them with a warning.
-pub(crate) fn warn_ignored_kernel_memory(m: &oci_spec::runtime::LinuxMemory) {
+/// cgroup v2 has no kernel memory limits: `kernel` and `kernelTCP` are ignored
+/// with a warning (runc ignores both there).
+pub(crate) fn warn_ignored_kernel_memory_v2(m: &oci_spec::runtime::LinuxMemory) {
+    #[allow(deprecated)]
     if m.kernel().is_some() {
-        crate::logging::warn("linux.resources.memory.kernel is deprecated and ignored");
+        crate::logging::warn(
+            "linux.resources.memory.kernel: no cgroup v2 equivalent (kernel memory limits are deprecated); ignored",
+        );
     }
     if m.kernel_tcp().is_some() {
-        crate::logging::warn("linux.resources.memory.kernelTCP is ignored");
+        crate::logging::warn("linux.resources.memory.kernelTCP: no cgroup v2 equivalent; ignored");
     }
+}
+
+/// `memory.checkBeforeUpdate`: refuse a new limit that is not above the current
+/// usage. As runc (fs2 CheckMemoryUsage): only positive limits are checked, the
+/// memory+swap value too, `limit <= usage` is refused, and an unreadable usage
+/// file is no reason to fail (best effort). runc checks on v2 only; husk also
+/// checks on v1, against memory.usage_in_bytes (memory.memsw.usage_in_bytes for
+/// memory+swap). Err((field, reason)).
+pub(crate) fn check_before_update(
+    m: &oci_spec::runtime::LinuxMemory,
+    dir: &Path,
+    usage_file: &str,
+    swap_usage_file: &str,
+) -> Result<(), (String, String)> {
+    if m.check_before_update() != Some(true) {
+        return Ok(());
+    }
+    let usage = |file: &str| -> Option<u64> {
+        std::fs::read_to_string(dir.join(file))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    };
+    for (field, value, file) in [
+        ("linux.resources.memory.swap", m.swap(), swap_usage_file),
+        ("linux.resources.memory.limit", m.limit(), usage_file),
+    ] {
+        let Some(v) = value.filter(|v| *v > 0) else {
+            continue;
+        };
+        if let Some(u) = usage(file) {
+            if v as u64 <= u {
+                return Err((
+                    "linux.resources.memory.checkBeforeUpdate".into(),
+                    format!(
+                        "rejecting {field} {v}: not above the current usage {u} ({})",
+                        dir.join(file).display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Write `w` into `dir`; returns the error with the path that failed.
@@ -549,6 +602,12 @@ pub(crate) fn apply_write(dir: &Path, w: &Write) -> Result<(), (PathBuf, SysErr)
     }
     if w.optional && !path.exists() {
         return Ok(());
+    }
+    if let Some(msg) = &w.warn_missing {
+        if !path.exists() {
+            crate::logging::warn(msg);
+            return Ok(());
+        }
     }
     write_file(&path, value).map_err(|e| (path, e))
 }

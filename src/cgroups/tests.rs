@@ -145,6 +145,7 @@ fn v1_files_and_values() {
         [
             ("memory", "memory.limit_in_bytes", "67108864"),
             ("memory", "memory.memsw.limit_in_bytes", "134217728"),
+            ("memory", "memory.kmem.limit_in_bytes", "1000"),
             ("memory", "memory.soft_limit_in_bytes", "33554432"),
             ("memory", "memory.swappiness", "10"),
             ("memory", "memory.oom_control", "1"),
@@ -156,6 +157,7 @@ fn v1_files_and_values() {
             ("pids", "pids.max", "10"),
             ("blkio", "blkio.weight", "500"),
             ("hugetlb", "hugetlb.2MB.limit_in_bytes", "2097152"),
+            ("hugetlb", "hugetlb.2MB.rsvd.limit_in_bytes", "2097152"),
         ]
     );
     let period = ws.iter().find(|w| w.file == "cpu.cfs_period_us").unwrap();
@@ -287,6 +289,7 @@ fn v2_files_and_values() {
             ("pids", "pids.max", "10"),
             ("io", "io.bfq.weight", "500"),
             ("hugetlb", "hugetlb.2MB.max", "2097152"),
+            ("hugetlb", "hugetlb.2MB.rsvd.max", "2097152"),
         ]
     );
     let io = ws.iter().find(|w| w.controller == "io").unwrap();

@@ -1,6 +1,8 @@
 //! cgroup v1: one directory per mounted hierarchy (hybrid hosts add the cgroup2
 //! one, joined without resources), `linux.resources` written file by file in
-//! runc's controller order: cpuset, devices, memory, cpu, pids, blkio, hugetlb.
+//! runc's controller order: cpuset, devices, memory, cpu, pids, blkio, hugetlb,
+//! net_cls, net_prio, rdma (blockIO in `blkio`, network and rdma in `misc`).
+//! `unified` is an error on v1, as in runc.
 
 use super::{apply_write, devices, join_below, make_dirs, missing_dirs, Dir, SysErr, Write};
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
@@ -186,20 +188,20 @@ pub fn writes(
             w.retry_later = cpu.quota().is_some_and(|q| q != 0);
             out.push(w);
         }
+        if let Some(b) = cpu.burst() {
+            // Before the quota (a lower quota may be refused above the old
+            // burst); a burst above the old quota is refused (EINVAL) until the
+            // new quota is in, so it is retried after it, as runc does.
+            let mut w = Write::new("linux.resources.cpu.burst", "cpu", "cpu.cfs_burst_us", b);
+            w.retry_later = cpu.quota().is_some_and(|q| q != 0);
+            out.push(w);
+        }
         if let Some(q) = cpu.quota().filter(|q| *q != 0) {
             out.push(Write::new(
                 "linux.resources.cpu.quota",
                 "cpu",
                 "cpu.cfs_quota_us",
                 q,
-            ));
-        }
-        if let Some(b) = cpu.burst() {
-            out.push(Write::new(
-                "linux.resources.cpu.burst",
-                "cpu",
-                "cpu.cfs_burst_us",
-                b,
             ));
         }
         if let Some(p) = cpu.realtime_period().filter(|p| *p != 0) {
@@ -219,12 +221,12 @@ pub fn writes(
             ));
         }
         if let Some(idle) = cpu.idle() {
-            out.push(Write::new(
-                "linux.resources.cpu.idle",
-                "cpu",
-                "cpu.idle",
-                idle,
-            ));
+            // cpu.idle is in the v1 cpu controller since Linux 5.15 (runc 1.1
+            // does not write it on v1). Without the file, 0 (the default) is
+            // nothing to do; 1 is an error naming the field.
+            let mut w = Write::new("linux.resources.cpu.idle", "cpu", "cpu.idle", idle);
+            w.optional = idle == 0;
+            out.push(w);
         }
     }
     if let Some(p) = r.pids() {
@@ -242,10 +244,8 @@ pub fn writes(
             ));
         }
     }
-    if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
-        let mut wr = Write::new("linux.resources.blockIO.weight", "blkio", "blkio.weight", w);
-        wr.fallback = Some(("blkio.bfq.weight".into(), w.to_string()));
-        out.push(wr);
+    if let Some(b) = r.block_io() {
+        super::blkio::v1_writes(b, &mut out);
     }
     for (i, h) in r
         .hugepage_limits()
@@ -260,6 +260,28 @@ pub fn writes(
             format!("hugetlb.{}.limit_in_bytes", h.page_size()),
             h.limit(),
         ));
+        // The reservation limit too where the kernel has it (5.7+), as runc 1.2.
+        let mut rsvd = Write::new(
+            format!("linux.resources.hugepageLimits[{i}]"),
+            "hugetlb",
+            format!("hugetlb.{}.rsvd.limit_in_bytes", h.page_size()),
+            h.limit(),
+        );
+        rsvd.optional = true;
+        out.push(rsvd);
+    }
+    if let Some(n) = r.network() {
+        super::misc::network_v1(n, &mut out);
+    }
+    if let Some(rdma) = r.rdma() {
+        super::misc::rdma(rdma, &mut out)
+            .map_err(|(field, reason)| V1Error::Invalid { field, reason })?;
+    }
+    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+        return Err(V1Error::Invalid {
+            field: "linux.resources.unified".into(),
+            reason: "cannot use unified (cgroup v2 files) on a cgroup v1 host".into(),
+        });
     }
     Ok(out)
 }
@@ -302,6 +324,29 @@ fn memory(
         out.extend(mem_w);
         out.extend(swap_w);
     }
+    #[allow(deprecated)]
+    if let Some(k) = m.kernel() {
+        // Linux 5.16+ ignores this limit and later kernels drop the file.
+        let mut w = Write::new(
+            "linux.resources.memory.kernel",
+            "memory",
+            "memory.kmem.limit_in_bytes",
+            k,
+        );
+        w.warn_missing = Some(
+            "linux.resources.memory.kernel: this kernel has no kernel memory limit (memory.kmem.limit_in_bytes); ignored"
+                .into(),
+        );
+        out.push(w);
+    }
+    if let Some(k) = m.kernel_tcp() {
+        out.push(Write::new(
+            "linux.resources.memory.kernelTCP",
+            "memory",
+            "memory.kmem.tcp.limit_in_bytes",
+            k,
+        ));
+    }
     if let Some(r) = m.reservation().filter(|r| *r != 0) {
         out.push(Write::new(
             "linux.resources.memory.reservation",
@@ -332,7 +377,15 @@ fn memory(
             1,
         ));
     }
-    super::warn_ignored_kernel_memory(m);
+    if let Some(h) = m.use_hierarchy() {
+        // Linux 5.10+ is always hierarchical: 1 is accepted, 0 refused (EINVAL).
+        out.push(Write::new(
+            "linux.resources.memory.useHierarchy",
+            "memory",
+            "memory.use_hierarchy",
+            u8::from(h),
+        ));
+    }
     Ok(())
 }
 
@@ -371,6 +424,15 @@ pub fn update(dirs: &[Dir], r: &LinuxResources) -> Result<(), V1Error> {
 }
 
 fn apply(dirs: &[Dir], r: &LinuxResources, writes: Vec<Write>) -> Result<(), V1Error> {
+    if let (Some(m), Some(d)) = (r.memory(), dirs.iter().find(|d| d.has("memory"))) {
+        super::check_before_update(
+            m,
+            &d.path,
+            "memory.usage_in_bytes",
+            "memory.memsw.usage_in_bytes",
+        )
+        .map_err(|(field, reason)| V1Error::Invalid { field, reason })?;
+    }
     let mut later = Vec::new();
     for w in writes {
         let Some(d) = dirs.iter().find(|d| d.has(w.controller)) else {

@@ -105,13 +105,7 @@ pub fn cpu_weight(shares: u64) -> u64 {
     1 + ((shares.max(2) - 2) * 9999) / 262142
 }
 
-/// runc's blkio weight [10, 1000] -> io.weight [1, 10000].
-pub fn io_weight(weight: u16) -> u64 {
-    if weight == 0 {
-        return 0;
-    }
-    1 + ((u64::from(weight).max(10) - 10) * 9999) / 990
-}
+pub use super::blkio::io_weight;
 
 /// cpu.max from quota and period: "max" without a positive quota.
 pub fn cpu_max(quota: i64, period: u64) -> String {
@@ -223,7 +217,12 @@ pub fn writes(r: &LinuxResources) -> Result<Vec<Write>, V2Error> {
                 "linux.resources.memory.disableOOMKiller: no cgroup v2 equivalent; ignored",
             );
         }
-        super::warn_ignored_kernel_memory(m);
+        if m.use_hierarchy() == Some(false) {
+            crate::logging::warn(
+                "linux.resources.memory.useHierarchy: cgroup v2 is always hierarchical; ignored",
+            );
+        }
+        super::warn_ignored_kernel_memory_v2(m);
     }
     if let Some(cpu) = r.cpu() {
         let weight = cpu_weight(cpu.shares().unwrap_or(0));
@@ -236,20 +235,19 @@ pub fn writes(r: &LinuxResources) -> Result<Vec<Write>, V2Error> {
             ));
         }
         let (quota, period) = (cpu.quota().unwrap_or(0), cpu.period().unwrap_or(0));
+        if let Some(b) = cpu.burst() {
+            // burst (µs, as is) goes before cpu.max and is retried after it when
+            // the kernel refuses it above the old quota (EINVAL), as runc does.
+            let mut w = Write::new("linux.resources.cpu.burst", "cpu", "cpu.max.burst", b);
+            w.retry_later = quota != 0;
+            out.push(w);
+        }
         if quota != 0 || period != 0 {
             out.push(Write::new(
                 "linux.resources.cpu.quota",
                 "cpu",
                 "cpu.max",
                 cpu_max(quota, period),
-            ));
-        }
-        if let Some(b) = cpu.burst() {
-            out.push(Write::new(
-                "linux.resources.cpu.burst",
-                "cpu",
-                "cpu.max.burst",
-                b,
             ));
         }
         if let Some(idle) = cpu.idle() {
@@ -288,10 +286,8 @@ pub fn writes(r: &LinuxResources) -> Result<Vec<Write>, V2Error> {
             ));
         }
     }
-    if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
-        let mut wr = Write::new("linux.resources.blockIO.weight", "io", "io.bfq.weight", w);
-        wr.fallback = Some(("io.weight".into(), io_weight(w).to_string()));
-        out.push(wr);
+    if let Some(b) = r.block_io() {
+        super::blkio::v2_writes(b, &mut out);
     }
     for (i, h) in r
         .hugepage_limits()
@@ -306,6 +302,29 @@ pub fn writes(r: &LinuxResources) -> Result<Vec<Write>, V2Error> {
             format!("hugetlb.{}.max", h.page_size()),
             max_or(h.limit()),
         ));
+        // The reservation limit too where the kernel has it (5.7+), as runc 1.2.
+        let mut rsvd = Write::new(
+            format!("linux.resources.hugepageLimits[{i}]"),
+            "hugetlb",
+            format!("hugetlb.{}.rsvd.max", h.page_size()),
+            max_or(h.limit()),
+        );
+        rsvd.optional = true;
+        out.push(rsvd);
+    }
+    if let Some(field) = r
+        .network()
+        .as_ref()
+        .and_then(super::misc::network_v2_set_field)
+    {
+        return Err(V2Error::Invalid {
+            field: field.into(),
+            reason: "net_cls and net_prio do not exist on cgroup v2".into(),
+        });
+    }
+    if let Some(rdma) = r.rdma() {
+        super::misc::rdma(rdma, &mut out)
+            .map_err(|(field, reason)| V2Error::Invalid { field, reason })?;
     }
     Ok(out)
 }
@@ -329,11 +348,21 @@ pub fn device_program(
 
 /// Write `r` into the cgroup; a value for a controller the cgroup does not have is
 /// an error naming the field. With `devices` (linux.devices), the device program
-/// is (re)attached too; without, the one attached stays (`update`).
+/// is (re)attached too; without, the one attached stays (`update`). `unified`
+/// goes last, as in runc.
 pub fn set(d: &Dir, r: &LinuxResources, devices: Option<&[LinuxDevice]>) -> Result<(), V2Error> {
     let writes = writes(r)?;
     let program = devices.map(|devs| device_program(r, devs)).transpose()?;
+    let unified = r.unified().as_ref().filter(|u| !u.is_empty());
+    if writes.is_empty() && unified.is_none() && program.is_none() {
+        return Ok(());
+    }
+    if let Some(m) = r.memory() {
+        super::check_before_update(m, &d.path, "memory.current", "memory.current")
+            .map_err(|(field, reason)| V2Error::Invalid { field, reason })?;
+    }
     let available = std::fs::read_to_string(d.path.join("cgroup.controllers")).unwrap_or_default();
+    let mut later = Vec::new();
     for w in writes {
         if !available.split_whitespace().any(|c| c == w.controller) {
             return Err(V2Error::NoController {
@@ -343,6 +372,19 @@ pub fn set(d: &Dir, r: &LinuxResources, devices: Option<&[LinuxDevice]>) -> Resu
                 available: available.trim().to_string(),
             });
         }
+        match apply_write(&d.path, &w) {
+            Ok(()) => {}
+            Err((_, e)) if w.retry_later && e.errno() == Some(libc::EINVAL) => later.push(w),
+            Err((path, source)) => {
+                return Err(V2Error::Write {
+                    field: w.field,
+                    path,
+                    source,
+                })
+            }
+        }
+    }
+    for w in later {
         apply_write(&d.path, &w).map_err(|(path, source)| V2Error::Write {
             field: w.field.clone(),
             path,
@@ -351,6 +393,30 @@ pub fn set(d: &Dir, r: &LinuxResources, devices: Option<&[LinuxDevice]>) -> Resu
     }
     if let Some(p) = program {
         ebpf::apply(&d.path, &p)?;
+    }
+    if let Some(u) = unified {
+        set_unified(d, u, &available)?;
+    }
+    Ok(())
+}
+
+/// `unified`: each key a file of the cgroup (checked by `misc::check_unified_key`),
+/// written in key order with the value as is.
+fn set_unified(
+    d: &Dir,
+    u: &std::collections::HashMap<String, String>,
+    available: &str,
+) -> Result<(), V2Error> {
+    let mut keys: Vec<_> = u.keys().collect();
+    keys.sort();
+    for k in keys {
+        let path = super::misc::check_unified_key(&d.path, k, available)
+            .map_err(|(field, reason)| V2Error::Invalid { field, reason })?;
+        super::write_file(&path, &u[k]).map_err(|source| V2Error::Write {
+            field: format!("linux.resources.unified[{k:?}]"),
+            path,
+            source,
+        })?;
     }
     Ok(())
 }
