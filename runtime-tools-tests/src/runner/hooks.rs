@@ -125,9 +125,14 @@ fn hook_for(ctx: &Ctx, b: &Bundle, k: &Kind) -> Result<Value, String> {
         (CONTAINER_SH.to_string(), "sh", IN_CONTAINER_DIR.to_string())
     } else {
         let host = record_dir(b).to_string_lossy().into_owned();
+        let sh = host_sh(ctx)?;
+        // busybox picks its applet by argv[0]: on a busybox-only host (the cgroup v2
+        // VM) argv[0] must stay "sh"; elsewhere a distinct argv[0] proves it is passed.
+        let busybox =
+            std::fs::canonicalize(&sh).is_ok_and(|p| p.file_name().is_some_and(|n| n == "busybox"));
         (
-            host_sh(ctx)?.to_string_lossy().into_owned(),
-            "rtt-hook",
+            sh.to_string_lossy().into_owned(),
+            if busybox { "sh" } else { "rtt-hook" },
             host,
         )
     };
