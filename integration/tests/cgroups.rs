@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 
 use husk_integration::leak::{bundle_processes, cgroup_dirs_named};
+use husk_integration::procfs::cgroup_dir;
 use husk_integration::{is_husk, poll, procfs, require_root, Bundle, Container, Runtime};
 use serde_json::json;
 
@@ -26,22 +27,6 @@ macro_rules! require_v1 {
             return;
         }
     };
-}
-
-/// The container's directory in the v1 hierarchy holding `controller`, from
-/// /proc/<pid>/cgroup.
-fn cgroup_dir(pid: i32, controller: &str) -> PathBuf {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let line = text
-        .lines()
-        .find(|l| {
-            l.split(':')
-                .nth(1)
-                .is_some_and(|c| c.split(',').any(|c| c == controller))
-        })
-        .unwrap_or_else(|| panic!("no {controller} line in /proc/{pid}/cgroup:\n{text}"));
-    let path = line.splitn(3, ':').nth(2).unwrap();
-    PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}"))
 }
 
 fn read(dir: &std::path::Path, file: &str) -> String {

@@ -28,28 +28,8 @@ macro_rules! require_v1 {
     };
 }
 
-/// The container's directory in the v1 hierarchy holding `controller`.
-fn cgroup_dir(pid: i32, controller: &str) -> PathBuf {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = text
-        .lines()
-        .find(|l| {
-            l.split(':')
-                .nth(1)
-                .is_some_and(|c| c.split(',').any(|c| c == controller))
-        })
-        .and_then(|l| l.splitn(3, ':').nth(2))
-        .unwrap_or_else(|| panic!("no {controller} line in /proc/{pid}/cgroup:\n{text}"))
-        .to_string();
-    PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}"))
-}
-
 fn read(pid: i32, controller: &str, file: &str) -> String {
-    let p = cgroup_dir(pid, controller).join(file);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .trim()
-        .to_string()
+    husk_integration::procfs::cgroup_file(pid, controller, file)
 }
 
 /// Whether the root hierarchy of `controller` has `file`.

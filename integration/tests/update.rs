@@ -4,7 +4,6 @@
 //! they were. Bad sizes and stopped containers fail.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use husk_integration::{require_root, Bundle, Container, Runtime};
@@ -23,28 +22,8 @@ macro_rules! require_v1 {
     };
 }
 
-/// The container's directory in the v1 hierarchy holding `controller`.
-fn cgroup_dir(pid: i32, controller: &str) -> PathBuf {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = text
-        .lines()
-        .find(|l| {
-            l.split(':')
-                .nth(1)
-                .is_some_and(|c| c.split(',').any(|c| c == controller))
-        })
-        .and_then(|l| l.splitn(3, ':').nth(2))
-        .unwrap_or_else(|| panic!("no {controller} in /proc/{pid}/cgroup"))
-        .to_string();
-    PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}"))
-}
-
 fn read(pid: i32, controller: &str, file: &str) -> String {
-    let p = cgroup_dir(pid, controller).join(file);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .trim()
-        .to_string()
+    husk_integration::procfs::cgroup_file(pid, controller, file)
 }
 
 /// A running `sleep` with memory 64m, cpu shares 512 and pids 20.
