@@ -11,8 +11,19 @@ use std::time::Duration;
 /// How long a container may take to reach a status.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Checks the fields runtime.md requires of `state` output.
+/// Checks the fields runtime.md requires of `state` output, and that a created or
+/// running container's pid is alive now.
 pub fn check_state(s: &Value, b: &Bundle, status: &str) -> Result<(), String> {
+    check_state_with(s, b, status, true)
+}
+
+/// `check_state` for a state recorded earlier (a hook's stdin): the pid need not
+/// be alive any more when it is checked.
+pub fn check_state_fields(s: &Value, b: &Bundle, status: &str) -> Result<(), String> {
+    check_state_with(s, b, status, false)
+}
+
+fn check_state_with(s: &Value, b: &Bundle, status: &str, alive: bool) -> Result<(), String> {
     let mut problems = Vec::new();
     if s["ociVersion"].as_str().is_none_or(str::is_empty) {
         problems.push("ociVersion missing".to_string());
@@ -25,7 +36,8 @@ pub fn check_state(s: &Value, b: &Bundle, status: &str) -> Result<(), String> {
     }
     if status == "created" || status == "running" {
         match s["pid"].as_u64() {
-            Some(p) if p > 0 && std::path::Path::new(&format!("/proc/{p}")).exists() => {}
+            Some(p)
+                if p > 0 && (!alive || std::path::Path::new(&format!("/proc/{p}")).exists()) => {}
             _ => problems.push(format!("pid {} is not a live process", s["pid"])),
         }
     }

@@ -227,7 +227,7 @@ fn check_record(
     let state: Value =
         serde_json::from_str(&text).map_err(|e| format!("state on stdin: {e}: {text:?}"))?;
     // id, bundle, ociVersion, status; a live pid when created or running.
-    if let Err(e) = check_state(&state, b, k.status) {
+    if let Err(e) = flows::check_state_fields(&state, b, k.status) {
         problems.push(format!("stdin: {e}"));
     }
     // runtime.md: pid is the container process as seen by the host.
