@@ -7,7 +7,8 @@
 //! `Ready` | `Error`.
 
 use crate::linux::namespaces::{self, OpenNamespace};
-use crate::linux::{console, user};
+
+use crate::process::attributes::{self, ConsoleTarget};
 use crate::process::channel::{self, Channel, Message};
 use crate::process::init;
 use crate::process::spawn::{self, SpawnError, Spawned};
@@ -200,69 +201,25 @@ fn setup(
     }
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let uid = process.user().uid();
-    let gid = process.user().gid();
     if process.terminal().unwrap_or(false) {
-        let inherited = match process.console_size() {
-            None if opts.console_back => init::caller_window_size(),
-            _ => None,
-        };
-        let size = process.console_size().or(inherited);
-        let master = console::setup_exec_terminal(size.as_ref(), uid).map_err(|e| e.to_string())?;
-        if let Some(sock) = opts.console_socket {
-            console::send_fd(sock.as_fd(), master.as_fd(), "/dev/console")
-                .map_err(|e| e.to_string())?;
-        } else if opts.console_back {
-            ch.send_with_fd(&Message::Console, Some(master.as_raw_fd()))
-                .map_err(|e| e.to_string())?;
-        }
+        attributes::setup_terminal(
+            process,
+            process.user().uid(),
+            ConsoleTarget {
+                socket: opts.console_socket.map(|f| f.as_fd()),
+                back: opts.console_back.then_some(ch),
+                dev_console: false,
+            },
+        )?;
     }
-    let cwd = process.cwd();
-    let cwd_ok = nix::unistd::chdir(cwd.as_path()).is_ok();
-    let env = init::build_env(process, uid);
-    let args = process
-        .args()
-        .as_ref()
-        .filter(|a| !a.is_empty())
-        .ok_or("process.args: must name the program to run")?;
-    let path_var = env
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    let exe = init::lookup(&args[0], path_var)?;
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        // Without no_new_privs, seccomp(2) needs CAP_SYS_ADMIN: before the caps drop.
-        install_seccomp(opts)?;
-    }
-    init::set_credentials(process, uid, gid)?;
-    if !cwd_ok {
-        nix::unistd::chdir(cwd.as_path())
-            .map_err(|e| init::os_err("process.cwd", &format!("chdir {}", cwd.display()), e))?;
-    }
-    if nnp {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(init::os_err(
-                "process.noNewPrivileges",
-                "prctl PR_SET_NO_NEW_PRIVS",
-                nix::Error::last(),
-            ));
-        }
-    }
-    user::set_umask(process.user().umask());
+    let program = attributes::resolve(process)?;
+    let nnp = attributes::switch_privileges(process, &program, opts.seccomp)?;
     init::mark_cloexec(3 + opts.preserve_fds as RawFd);
     if nnp {
-        install_seccomp(opts)?;
+        attributes::install_seccomp(opts.seccomp)?;
     }
     ch.send(&Message::Ready).map_err(|e| e.to_string())?;
+    let args = process.args().as_ref().expect("checked by resolve");
     // The sync channel is close-on-exec: the parent sees EOF once execve succeeds.
-    init::exec(&exe, args, &env)
-}
-
-fn install_seccomp(opts: &ExecOptions) -> Result<(), String> {
-    match opts.seccomp {
-        Some(p) => crate::seccomp::install(p).map_err(|e| e.to_string()),
-        None => Ok(()),
-    }
+    init::exec(&program.exe, args, &program.env)
 }

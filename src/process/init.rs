@@ -10,17 +10,15 @@ use crate::bundle::Bundle;
 use crate::hooks::{self, Kind};
 use crate::linux::namespaces::{self, OpenNamespace};
 use crate::linux::rootfs::{self, RootfsOptions};
-use crate::linux::{capabilities, console, personality, scheduler, sysctl, user};
+use crate::linux::{personality, scheduler, sysctl, user};
+use crate::process::attributes::{self, ConsoleTarget};
 use crate::process::channel::{Channel, Message};
 use crate::process::spawn::ClonePlan;
-use oci_spec::runtime::{LinuxNamespaceType, Process};
+use oci_spec::runtime::LinuxNamespaceType;
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-
-/// The PATH used for the lookup of `process.args[0]` when `process.env` has none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use std::path::Path;
 
 /// What the parent hands to the child across the clone.
 pub struct InitArgs<'a> {
@@ -128,10 +126,24 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
         rootfs::finish(spec, &ropts).map_err(|e| e.to_string())?;
     }
 
-    let uid = process.user().uid();
-    let gid = process.user().gid();
     if process.terminal().unwrap_or(false) {
-        setup_terminal(a, process, uid)?;
+        // SAFETY: the console socket fd was inherited from the parent and is open.
+        let socket = a
+            .console_socket
+            .map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
+        attributes::setup_terminal(
+            process,
+            process.user().uid(),
+            ConsoleTarget {
+                socket,
+                back: a.console_back.then_some(&a.channel),
+                dev_console: true,
+            },
+        )?;
+        if let Some(fd) = a.console_socket {
+            // SAFETY: closing the inherited socket; nothing else uses it.
+            unsafe { libc::close(fd) };
+        }
     }
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(|e| os_err("hostname", "sethostname", e))?;
@@ -140,43 +152,15 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
         set_domainname(d)?;
     }
 
-    let cwd = process.cwd();
-    let cwd_ok = nix::unistd::chdir(cwd.as_path()).is_ok();
-    let env = build_env(process, uid);
-    let args = process.args().as_ref().expect("validated");
-    let path_var = env
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH);
-    let exe = lookup(&args[0], path_var)?;
-
+    let program = attributes::resolve(process)?;
     if let Some(s) = process.scheduler() {
         scheduler::apply_scheduler(s).map_err(|e| e.to_string())?;
     }
     if let Some(p) = process.io_priority() {
         scheduler::apply_io_priority(p).map_err(|e| e.to_string())?;
     }
-    let no_new_privs = process.no_new_privileges().unwrap_or(false);
-    if !no_new_privs {
-        // Without no_new_privs, seccomp(2) needs CAP_SYS_ADMIN: before the caps drop.
-        install_seccomp(a)?;
-    }
-    set_credentials(process, uid, gid)?;
-    if !cwd_ok {
-        nix::unistd::chdir(cwd.as_path())
-            .map_err(|e| os_err("process.cwd", &format!("chdir {}", cwd.display()), e))?;
-    }
-    if no_new_privs {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(os_err(
-                "process.noNewPrivileges",
-                "prctl PR_SET_NO_NEW_PRIVS",
-                nix::Error::last(),
-            ));
-        }
-    }
-    user::set_umask(process.user().umask());
+    let seccomp = a.bundle.seccomp.as_ref();
+    let no_new_privs = attributes::switch_privileges(process, &program, seccomp)?;
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         personality::apply(p).map_err(|e| e.to_string())?;
     }
@@ -190,7 +174,7 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     }
     if no_new_privs {
         // As close to execve as possible; the sync channel is gone, so report on stderr.
-        if let Err(e) = install_seccomp(a) {
+        if let Err(e) = attributes::install_seccomp(seccomp) {
             fatal("seccomp", e);
         }
     }
@@ -201,16 +185,8 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
             fatal("startContainer hook", e);
         }
     }
-    exec(&exe, args, &env)
-}
-
-/// Load the compiled `linux.seccomp` filter, if any. Every syscall after this
-/// must be allowed by the profile (as in runc).
-fn install_seccomp(a: &InitArgs) -> Result<(), String> {
-    match &a.bundle.seccomp {
-        Some(p) => crate::seccomp::install(p).map_err(|e| e.to_string()),
-        None => Ok(()),
-    }
+    let args = process.args().as_ref().expect("validated");
+    exec(&program.exe, args, &program.env)
 }
 
 /// Ask the parent to run the prestart and createRuntime hooks (all mounts are
@@ -320,103 +296,11 @@ fn chroot_only(rootfs: &Path) -> Result<(), String> {
     nix::unistd::chdir("/").map_err(|e| os_err("root.path", "chdir /", e))
 }
 
-fn setup_terminal(a: &InitArgs, process: &Process, uid: u32) -> Result<(), String> {
-    // A foreground run relays the caller's terminal: give the pty its size now, so
-    // the process never sees 0x0 before the relay copies it.
-    let inherited = match process.console_size() {
-        None if a.console_back => caller_window_size(),
-        _ => None,
-    };
-    let size = process.console_size().or(inherited);
-    let master = console::setup_console(size.as_ref(), uid).map_err(|e| e.to_string())?;
-    if let Some(sock) = a.console_socket {
-        // SAFETY: the console socket fd was inherited from the parent and is open.
-        let sock = unsafe { BorrowedFd::borrow_raw(sock) };
-        console::send_fd(sock, master.as_fd(), "/dev/console").map_err(|e| e.to_string())?;
-        // SAFETY: closing the inherited socket; nothing else uses it.
-        unsafe { libc::close(sock.as_raw_fd()) };
-    } else if a.console_back {
-        a.channel
-            .send_with_fd(&Message::Console, Some(master.as_raw_fd()))
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
-/// The window size of our stdin, when it is a terminal.
-pub(crate) fn caller_window_size() -> Option<oci_spec::runtime::Box> {
-    let ws = console::get_winsize(std::io::stdin().as_fd()).ok()?;
-    oci_spec::runtime::BoxBuilder::default()
-        .height(ws.ws_row as u64)
-        .width(ws.ws_col as u64)
-        .build()
-        .ok()
-        .filter(|b| b.height() > 0 && b.width() > 0)
-}
-
 fn set_domainname(d: &str) -> Result<(), String> {
     // SAFETY: the pointer and length describe the bytes of `d`.
     let rc = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
     if rc != 0 {
         return Err(os_err("domainname", "setdomainname", nix::Error::last()));
-    }
-    Ok(())
-}
-
-/// `process.env`, plus HOME from the container's /etc/passwd when unset.
-pub(crate) fn build_env(process: &Process, uid: u32) -> Vec<String> {
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!(
-            "HOME={}",
-            user::home_of(uid).unwrap_or_else(|| "/".into())
-        ));
-    }
-    env
-}
-
-/// Resolve `process.args[0]` in the container: a name with '/' as is, else the
-/// first executable file of that name on PATH.
-pub(crate) fn lookup(name: &str, path_var: &str) -> Result<PathBuf, String> {
-    let executable = |p: &Path| {
-        p.metadata().is_ok_and(|m| m.is_file())
-            && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
-    };
-    if name.contains('/') {
-        let p = PathBuf::from(name);
-        return if executable(&p) {
-            Ok(p)
-        } else {
-            Err(format!(
-                "process.args[0]: executable file {name} not found or not executable"
-            ))
-        };
-    }
-    path_var
-        .split(':')
-        .filter(|d| !d.is_empty())
-        .map(|d| Path::new(d).join(name))
-        .find(|p| executable(p))
-        .ok_or_else(|| format!("process.args[0]: executable file `{name}` not found in $PATH"))
-}
-
-/// Groups, gid and uid, keeping the capabilities across the uid switch, then the
-/// five capability sets.
-pub(crate) fn set_credentials(process: &Process, uid: u32, gid: u32) -> Result<(), String> {
-    let masks = match process.capabilities() {
-        Some(c) => Some(capabilities::masks(c).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    if let Some(m) = &masks {
-        capabilities::drop_bounding(m.bounding).map_err(|e| e.to_string())?;
-    }
-    capabilities::keep_caps(true).map_err(|e| e.to_string())?;
-    let groups = process.user().additional_gids().clone().unwrap_or_default();
-    user::set_groups(&groups).map_err(|e| e.to_string())?;
-    user::set_ids(uid, gid).map_err(|e| e.to_string())?;
-    capabilities::keep_caps(false).map_err(|e| e.to_string())?;
-    if let Some(m) = &masks {
-        capabilities::apply_sets(m).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! channel (`channel`), everything init does before execve (`init`) and the
 //! foreground wait loop of `run` (`foreground`).
 
+pub mod attributes;
 pub mod channel;
 pub mod exec;
 pub mod foreground;
