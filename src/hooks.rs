@@ -129,9 +129,16 @@ pub fn validate(spec: &Spec) -> Result<(), HookError> {
 }
 
 /// The state JSON a hook reads on stdin (runtime.md "State").
-pub fn state_json(spec: &Spec, id: &str, status: &str, pid: i32, bundle: &Path) -> String {
+pub fn state_json(
+    oci_version: &str,
+    id: &str,
+    status: &str,
+    pid: i32,
+    bundle: &Path,
+    annotations: Option<&std::collections::HashMap<String, String>>,
+) -> String {
     let mut v = serde_json::json!({
-        "ociVersion": spec.version(),
+        "ociVersion": oci_version,
         "id": id,
         "status": status,
         "bundle": bundle,
@@ -139,7 +146,7 @@ pub fn state_json(spec: &Spec, id: &str, status: &str, pid: i32, bundle: &Path) 
     if pid > 0 {
         v["pid"] = pid.into();
     }
-    if let Some(a) = spec.annotations().as_ref().filter(|a| !a.is_empty()) {
+    if let Some(a) = annotations.filter(|a| !a.is_empty()) {
         v["annotations"] = serde_json::to_value(a).expect("annotations serialize");
     }
     v.to_string()

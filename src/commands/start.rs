@@ -84,17 +84,13 @@ pub fn run_poststart(state: &crate::state::State) {
 
 /// The runtime.md state of `state` with `status`, for hooks.
 pub fn state_json(state: &crate::state::State, status: &str) -> String {
-    let mut v = serde_json::json!({
-        "ociVersion": state.oci_version,
-        "id": state.id,
-        "status": status,
-        "bundle": state.bundle,
-    });
-    if status != "stopped" {
-        v["pid"] = state.pid.into();
-    }
-    if !state.annotations.is_empty() {
-        v["annotations"] = serde_json::to_value(&state.annotations).expect("serializes");
-    }
-    v.to_string()
+    let pid = if status == "stopped" { 0 } else { state.pid };
+    crate::hooks::state_json(
+        &state.oci_version,
+        &state.id,
+        status,
+        pid,
+        &state.bundle,
+        Some(&state.annotations),
+    )
 }

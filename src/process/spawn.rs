@@ -349,8 +349,14 @@ fn drive(
                 init_pid = p;
             }
             Some((Message::Mounted, _)) => {
-                let state =
-                    hooks::state_json(spec, opts.id, "creating", init_pid, &opts.bundle.dir);
+                let state = hooks::state_json(
+                    spec.version(),
+                    opts.id,
+                    "creating",
+                    init_pid,
+                    &opts.bundle.dir,
+                    spec.annotations().as_ref(),
+                );
                 hooks::run(Kind::Prestart, &Kind::Prestart.of(spec), &state)
                     .and_then(|()| {
                         hooks::run(Kind::CreateRuntime, &Kind::CreateRuntime.of(spec), &state)
