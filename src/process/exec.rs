@@ -11,7 +11,7 @@ use crate::linux::namespaces::{self, OpenNamespace};
 use crate::process::attributes::{self, ConsoleTarget};
 use crate::process::channel::{self, Channel, Message};
 use crate::process::init;
-use crate::process::spawn::{self, SpawnError, Spawned};
+use crate::process::spawn::{self, DriveError, SpawnError, Spawned};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
@@ -101,8 +101,6 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned, SpawnError> {
     }
 }
 
-type DriveError = (SpawnError, Vec<i32>);
-
 fn drive(
     child: i32,
     ch: &Channel,
@@ -116,45 +114,7 @@ fn drive(
     }
     ch.send(&Message::Go)
         .map_err(|e| fail(e.into(), &[child]))?;
-    let mut pid = child;
-    let mut console_master = None;
-    loop {
-        match ch
-            .recv_with_fd()
-            .map_err(|e| fail(e.into(), &[pid, child]))?
-        {
-            Some((Message::Pid(p), _)) if must_fork && pid == child => {
-                spawn::reap(child);
-                pid = p;
-            }
-            Some((Message::Console, fd)) => console_master = fd,
-            Some((Message::Ready, _)) => {
-                return Ok(Spawned {
-                    pid,
-                    console_master,
-                })
-            }
-            Some((Message::Error(text), _)) => {
-                return Err(fail(SpawnError::Init(text), &[pid, child]))
-            }
-            Some((other, _)) => {
-                return Err(fail(
-                    SpawnError::Init(format!("unexpected message from exec: {other:?}")),
-                    &[pid, child],
-                ))
-            }
-            None => {
-                let status = spawn::reap(pid);
-                if pid != child {
-                    spawn::reap(child);
-                }
-                return Err(fail(
-                    SpawnError::InitDied(spawn::describe_status(status)),
-                    &[],
-                ));
-            }
-        }
-    }
+    spawn::await_ready(ch, child, must_fork, |_, _| Ok(false))
 }
 
 fn child_main(ch: &Channel, nss: &[OpenNamespace], opts: &ExecOptions, must_fork: bool) -> ! {

@@ -275,7 +275,58 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
     }
 }
 
-type DriveError = (SpawnError, Vec<i32>);
+pub(crate) type DriveError = (SpawnError, Vec<i32>);
+
+/// The parent's side of the sync protocol after `Go`, for a container's init and
+/// an exec'd process alike: follow a second fork (`Pid`), take the pty master
+/// (`Console`), end at `Ready`, `Error` or EOF (the child died: reap and say how).
+/// Any other message goes to `other` with the current pid; it returns false for
+/// one it does not expect. Errors carry the pids to kill.
+pub(crate) fn await_ready(
+    ch: &channel::Channel,
+    child: i32,
+    must_fork: bool,
+    mut other: impl FnMut(&Message, i32) -> Result<bool, DriveError>,
+) -> Result<Spawned, DriveError> {
+    let mut pid = child;
+    let mut console_master = None;
+    loop {
+        let received = ch
+            .recv_with_fd()
+            .map_err(|e| (e.into(), vec![pid, child]))?;
+        match received {
+            Some((Message::Pid(p), _)) if must_fork && pid == child => {
+                reap(child);
+                pid = p;
+            }
+            Some((Message::Console, fd)) => console_master = fd,
+            Some((Message::Ready, _)) => {
+                return Ok(Spawned {
+                    pid,
+                    console_master,
+                })
+            }
+            Some((Message::Error(text), _)) => {
+                return Err((SpawnError::Init(text), vec![pid, child]))
+            }
+            Some((msg, _)) => {
+                if !other(&msg, pid)? {
+                    return Err((
+                        SpawnError::Init(format!("unexpected message from init: {msg:?}")),
+                        vec![pid, child],
+                    ));
+                }
+            }
+            None => {
+                let status = reap(pid);
+                if pid != child {
+                    reap(child);
+                }
+                return Err((SpawnError::InitDied(describe_status(status)), vec![]));
+            }
+        }
+    }
+}
 
 /// `process.rlimits` and `process.oomScoreAdj` on the (still waiting) child, from
 /// the host's user namespace.
@@ -334,62 +385,33 @@ fn drive(
     ch.send(&Message::Go)
         .map_err(|e| fail(e.into(), &[child]))?;
 
-    let mut init_pid = child;
-    let mut console_master = None;
-    loop {
-        let received = ch.recv_with_fd().map_err(|e| fail(e.into(), &[init_pid]))?;
-        match received {
-            Some((Message::MapsPlease, _)) if clone_plan.delayed_userns => {
-                write_id_maps(child, spec).map_err(|e| fail(e, &[child]))?;
-                ch.send(&Message::Go)
-                    .map_err(|e| fail(e.into(), &[child]))?;
-            }
-            Some((Message::Pid(p), _)) if clone_plan.must_fork && init_pid == child => {
-                reap(child);
-                init_pid = p;
-            }
-            Some((Message::Mounted, _)) => {
-                let state = hooks::state_json(
-                    spec.version(),
-                    opts.id,
-                    "creating",
-                    init_pid,
-                    &opts.bundle.dir,
-                    spec.annotations().as_ref(),
-                );
-                hooks::run(Kind::Prestart, &Kind::Prestart.of(spec), &state)
-                    .and_then(|()| {
-                        hooks::run(Kind::CreateRuntime, &Kind::CreateRuntime.of(spec), &state)
-                    })
-                    .map_err(|e| fail(SpawnError::Hook(e), &[init_pid, child]))?;
-                ch.send(&Message::State(state))
-                    .map_err(|e| fail(e.into(), &[init_pid, child]))?;
-            }
-            Some((Message::Console, fd)) => console_master = fd,
-            Some((Message::Ready, _)) => {
-                return Ok(Spawned {
-                    pid: init_pid,
-                    console_master,
-                })
-            }
-            Some((Message::Error(text), _)) => {
-                return Err(fail(SpawnError::Init(text), &[init_pid, child]))
-            }
-            Some((other, _)) => {
-                return Err(fail(
-                    SpawnError::Init(format!("unexpected message from init: {other:?}")),
-                    &[init_pid, child],
-                ))
-            }
-            None => {
-                let status = reap(init_pid);
-                if init_pid != child {
-                    reap(child);
-                }
-                return Err(fail(SpawnError::InitDied(describe_status(status)), &[]));
-            }
+    await_ready(ch, child, clone_plan.must_fork, |msg, init_pid| match msg {
+        Message::MapsPlease if clone_plan.delayed_userns => {
+            write_id_maps(child, spec).map_err(|e| fail(e, &[child]))?;
+            ch.send(&Message::Go)
+                .map_err(|e| fail(e.into(), &[child]))?;
+            Ok(true)
         }
-    }
+        Message::Mounted => {
+            let state = hooks::state_json(
+                spec.version(),
+                opts.id,
+                "creating",
+                init_pid,
+                &opts.bundle.dir,
+                spec.annotations().as_ref(),
+            );
+            hooks::run(Kind::Prestart, &Kind::Prestart.of(spec), &state)
+                .and_then(|()| {
+                    hooks::run(Kind::CreateRuntime, &Kind::CreateRuntime.of(spec), &state)
+                })
+                .map_err(|e| fail(SpawnError::Hook(e), &[init_pid, child]))?;
+            ch.send(&Message::State(state))
+                .map_err(|e| fail(e.into(), &[init_pid, child]))?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    })
 }
 
 #[cfg(test)]
