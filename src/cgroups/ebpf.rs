@@ -14,6 +14,9 @@
 //! devices that no later rule matches, and everything before it is dropped. Without
 //! an `a` rule the default is allow (a fresh v1 device cgroup allows everything).
 //! The generated program tries the rules last to first; the first match returns.
+//! A container's program is compiled from the state its rules settle into in a
+//! v1 device cgroup (`devices::settle`): a default and exceptions with one
+//! verdict, whose order does not matter.
 
 use super::devices::Rule;
 use super::SysErr;

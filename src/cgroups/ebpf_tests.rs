@@ -236,7 +236,7 @@ fn v2_device_program() {
     let e = crate::cgroups::v2::device_program(&r, &[]).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "linux.resources.devices: rule `c 1:3 rwq`: invalid access character 'q' (want r, w, m)"
+        "linux.resources.devices[0]: rule `c 1:3 rwq`: invalid access character 'q' (want r, w, m)"
     );
     // Defaults only: deny all first, so the program's fallback is deny, and the
     // last default (c 10:200 rwm, tun) is tried first.
@@ -249,6 +249,38 @@ fn v2_device_program() {
             Insn::jne_imm(4, 10, 3),
             Insn::jne_imm(5, 200, 2)
         ]
+    );
+}
+
+/// The v2 program grants what the v1 controller would: a later wildcard deny
+/// leaves an earlier specific allow (v1 changes exact matches only), and a deny
+/// inside an allowed wildcard is refused.
+#[test]
+fn v2_device_program_reads_the_rules_as_v1() {
+    let r: oci_spec::runtime::LinuxResources = serde_json::from_str(
+        r#"{"devices": [{"allow": false, "access": "rwm"},
+                        {"allow": true, "type": "c", "major": 4000, "minor": 7, "access": "rw"},
+                        {"allow": false, "type": "c", "major": 4000, "access": "rw"}]}"#,
+    )
+    .unwrap();
+    let p = crate::cgroups::v2::device_program(&r, &[]).unwrap();
+    let (char_dev, rw) = (DEV_CHAR as u32, (ACC_READ | ACC_WRITE) as u32);
+    assert_eq!(run(&p, char_dev, rw, 4000, 7), 1);
+    assert_eq!(run(&p, char_dev, rw, 4000, 8), 0);
+    assert_eq!(run(&p, char_dev, rw, 1, 3), 1, "/dev/null (a default)");
+
+    let r: oci_spec::runtime::LinuxResources = serde_json::from_str(
+        r#"{"devices": [{"allow": false, "access": "rwm"},
+                        {"allow": true, "type": "c", "major": 4000, "access": "rw"},
+                        {"allow": false, "type": "c", "major": 4000, "minor": 5, "access": "w"}]}"#,
+    )
+    .unwrap();
+    let e = crate::cgroups::v2::device_program(&r, &[]).unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "linux.resources.devices[2]: rule `c 4000:5 w` cannot change a part of the earlier `c 4000:* rw`"
+        ),
+        "{e}"
     );
 }
 
