@@ -15,6 +15,7 @@
 //! kernelTCP, writes no hugetlb rsvd limit and takes no throttles in `update -r`:
 //! those checks print a skip line there.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use husk_integration::cgroupfs::{
@@ -95,6 +96,63 @@ fn add_capability(b: &mut Bundle, cap: &str) {
     }
 }
 
+/// What opening a device gives: the error text busybox prints, or this.
+const OPENED: &str = "opened";
+const EPERM: &str = "Operation not permitted";
+const ENXIO: &str = "No such device or address";
+
+/// Run a container with the device `rules` (CAP_MKNOD added) that makes the
+/// character devices `nodes` (name, major, minor) in its /dev and opens them as
+/// `opens` says (name and shell redirection: `<` read, `>` write, `<>` both).
+/// Returns "name redirection" -> [`OPENED`] or the error text of each open.
+fn open_devices(
+    rules: Value,
+    nodes: &[(&str, u32, u32)],
+    opens: &[(&str, &str)],
+) -> BTreeMap<String, String> {
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    add_capability(&mut b, "CAP_MKNOD");
+    b.config_mut()["linux"]["resources"]["devices"] = rules;
+    let mut script = String::new();
+    for (name, major, minor) in nodes {
+        script += &format!("mknod /dev/t-{name} c {major} {minor} || echo mknod-failed; ");
+    }
+    for (name, redirect) in opens {
+        script += &format!(
+            "if err=$( (: {redirect} /dev/t-{name}) 2>&1 ); then echo '{name} {redirect}: {OPENED}'; \
+             else echo \"{name} {redirect}: $err\"; fi; "
+        );
+    }
+    b.sh(&script);
+    let out = rt.run_bundle(&b);
+    assert!(
+        !out.stdout.contains("mknod-failed"),
+        "mknod refused:\n{out}"
+    );
+    let outcomes: BTreeMap<String, String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(open, outcome)| (open.to_string(), outcome.to_string()))
+        .collect();
+    assert_eq!(outcomes.len(), opens.len(), "{out}");
+    outcomes
+}
+
+/// Each expected (name, redirection, outcome) is in `got` (the outcome as a
+/// part of the error text).
+fn assert_outcomes(got: &BTreeMap<String, String>, want: &[(&str, &str, &str)]) {
+    for (name, redirect, outcome) in want {
+        let key = format!("{name} {redirect}");
+        let text = got.get(&key).map(String::as_str).unwrap_or("(not tried)");
+        assert!(
+            text.contains(outcome),
+            "{key}: {text}, want {outcome}\n{got:?}"
+        );
+    }
+}
+
 /// The device cgroup decides, tried from inside: v1 writes the rules to
 /// devices.deny/devices.allow, v2 compiles them into an eBPF program; the same
 /// test runs on both. The nodes are made with mknod (runtimes allow mknod of every
@@ -109,48 +167,134 @@ fn add_capability(b: &mut Bundle, cap: &str) {
 fn devices_outside_the_rules_cannot_be_opened() {
     require_root!();
     let devkmsg = std::fs::read_to_string("/proc/sys/kernel/printk_devkmsg").unwrap_or_default();
-    let kmsg_opens = devkmsg.trim() != "off";
-    let rt = Runtime::from_env();
-    let mut b = Bundle::new();
-    add_capability(&mut b, "CAP_MKNOD");
-    b.config_mut()["linux"]["resources"]["devices"] = json!([
-        {"allow": false, "access": "rwm"},
-        {"allow": true, "type": "c", "major": NO_DRIVER, "minor": 1, "access": "rw"},
-        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"},
-    ]);
-    b.sh(&format!(
-        "mknod /dev/t-null c 1 3 && mknod /dev/t-kmsg c 1 11 && \
-         mknod /dev/t-allowed c {NO_DRIVER} 1 && mknod /dev/t-denied c {NO_DRIVER} 2 && \
-         echo mknod-ok; \
-         for d in null kmsg allowed denied; do \
-           if err=$( (: > /dev/t-$d) 2>&1 ); then echo \"$d: opened\"; else echo \"$d: $err\"; fi; \
-         done"
-    ));
-    let out = rt.run_bundle(&b);
-    let line = |name: &str| -> String {
-        let prefix = format!("{name}: ");
-        out.stdout
-            .lines()
-            .find(|l| l.starts_with(&prefix))
-            .unwrap_or_else(|| panic!("no {name} line:\n{out}"))
-            .to_string()
-    };
-    assert!(out.stdout.contains("mknod-ok"), "mknod refused:\n{out}");
-    assert_eq!(line("null"), "null: opened");
-    if kmsg_opens {
-        assert_eq!(line("kmsg"), "kmsg: opened");
-    } else {
-        eprintln!("skip (part): printk_devkmsg is off, /dev/kmsg opens for nobody");
-    }
-    let allowed = line("allowed");
-    assert!(
-        allowed.contains("No such device or address"),
-        "the allowed node did not reach the driver lookup: {allowed}"
+    let got = open_devices(
+        json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": NO_DRIVER, "minor": 1, "access": "rw"},
+            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"},
+        ]),
+        &[
+            ("null", 1, 3),
+            ("kmsg", 1, 11),
+            ("allowed", NO_DRIVER, 1),
+            ("denied", NO_DRIVER, 2),
+        ],
+        &[
+            ("null", ">"),
+            ("kmsg", ">"),
+            ("allowed", ">"),
+            ("denied", ">"),
+        ],
     );
-    let denied = line("denied");
-    assert!(
-        denied.contains("Operation not permitted"),
-        "the denied node: {denied}"
+    assert_outcomes(
+        &got,
+        &[
+            ("null", ">", OPENED),
+            ("allowed", ">", ENXIO),
+            ("denied", ">", EPERM),
+        ],
+    );
+    if devkmsg.trim() == "off" {
+        eprintln!("skip (part): printk_devkmsg is off, /dev/kmsg opens for nobody");
+    } else {
+        assert_outcomes(&got, &[("kmsg", ">", OPENED)]);
+    }
+}
+
+/// The rules apply in order with the v1 device controller's meaning, which the
+/// v2 program must have too: on a deny-all default an allow rule adds an
+/// exception (merged into one for the same devices), a deny rule takes access
+/// away from the exception for exactly the same devices only, so a wildcard deny
+/// keeps an earlier specific allow; a request passes if one exception grants all
+/// of its access.
+#[test]
+fn device_rules_apply_in_order_as_on_cgroup_v1() {
+    require_root!();
+    let (ro, partly, kept) = (NO_DRIVER, NO_DRIVER + 1, NO_DRIVER + 2);
+    let got = open_devices(
+        json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": ro, "minor": 1, "access": "r"},
+            {"allow": true, "type": "c", "major": partly, "access": "rw"},
+            {"allow": false, "type": "c", "major": partly, "access": "w"},
+            {"allow": true, "type": "c", "major": kept, "minor": 7, "access": "rw"},
+            {"allow": false, "type": "c", "major": kept, "access": "rw"},
+        ]),
+        &[
+            ("ro", ro, 1),
+            ("partly", partly, 1),
+            ("kept", kept, 7),
+            ("other", kept, 8),
+        ],
+        &[
+            ("ro", "<"),
+            ("ro", ">"),
+            ("ro", "<>"),
+            ("partly", "<"),
+            ("partly", ">"),
+            ("kept", "<>"),
+            ("other", "<"),
+        ],
+    );
+    assert_outcomes(
+        &got,
+        &[
+            ("ro", "<", ENXIO),
+            ("ro", ">", EPERM),
+            ("ro", "<>", EPERM),
+            ("partly", "<", ENXIO),
+            ("partly", ">", EPERM),
+            ("kept", "<>", ENXIO),
+            ("other", "<", EPERM),
+        ],
+    );
+}
+
+/// After `allow a` (everything allowed, privileged style) deny rules are the
+/// exceptions, and a request is refused if any of its access is denied (v1
+/// blocks a partial match): read-write of a device denied for writing fails.
+#[test]
+fn device_deny_rules_on_an_allow_all_default_block_any_denied_access() {
+    require_root!();
+    let got = open_devices(
+        json!([
+            {"allow": true, "access": "rwm"},
+            {"allow": false, "type": "c", "major": NO_DRIVER, "minor": 1, "access": "w"},
+        ]),
+        &[("nowrite", NO_DRIVER, 1), ("free", NO_DRIVER, 2)],
+        &[
+            ("nowrite", "<"),
+            ("nowrite", ">"),
+            ("nowrite", "<>"),
+            ("free", "<>"),
+        ],
+    );
+    assert_outcomes(
+        &got,
+        &[
+            ("nowrite", "<", ENXIO),
+            ("nowrite", ">", EPERM),
+            ("nowrite", "<>", EPERM),
+            ("free", "<>", ENXIO),
+        ],
+    );
+}
+
+/// v1 cannot take part of a wider exception away (devices.deny of c 4:5 leaves
+/// an allowed c 4:* as it is, silently): runtimes refuse such a rule on both
+/// layouts (runc: "cannot punch hole in existing wildcard rule") rather than
+/// enforce it on one layout only.
+#[test]
+fn a_deny_rule_inside_an_allowed_wildcard_is_refused() {
+    require_root!();
+    create_fails(
+        json!({"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": NO_DRIVER, "access": "rw"},
+            {"allow": false, "type": "c", "major": NO_DRIVER, "minor": 5, "access": "w"},
+        ]}),
+        "linux.resources.devices[2]",
+        Some(&format!("c {NO_DRIVER}:*")),
     );
 }
 
