@@ -12,8 +12,10 @@
 //! unified is an error.
 //!
 //! runc 1.1.5 knows no cpu burst, no v1 cpu.idle, no checkBeforeUpdate, ignores
-//! kernelTCP, writes no hugetlb rsvd limit and takes no throttles in `update -r`:
-//! those checks print a skip line there.
+//! kernelTCP, writes no hugetlb rsvd limit and takes no throttles in `update -r`;
+//! on v2 it ignores network, drops device weights without BFQ and its device
+//! program lets a partly denied request through: those checks print a skip line
+//! there.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,8 +65,10 @@ fn created<'a>(rt: &'a Runtime, b: &mut Bundle, resources: Value) -> Container<'
 /// `create` with `resources` fails; husk names `field` and, if given, `what`
 /// (the controller or file). Returns the output for more checks.
 fn create_fails(resources: Value, field: &str, what: Option<&str>) -> Output {
-    let rt = Runtime::from_env();
+    // The bundle outlives the runtime, whose drop deletes a container that was
+    // created after all, before the bundle's leak check.
     let mut b = Bundle::new();
+    let rt = Runtime::from_env();
     b.config_mut()["linux"]["resources"] = resources;
     b.args(&["true"]);
     let id = rt.new_id("husk-it");
@@ -274,10 +278,13 @@ fn device_deny_rules_on_an_allow_all_default_block_any_denied_access() {
         &[
             ("nowrite", "<", ENXIO),
             ("nowrite", ">", EPERM),
-            ("nowrite", "<>", EPERM),
             ("free", "<>", ENXIO),
         ],
     );
+    if is_runc() && cgroupfs::is_v2() {
+        skip!("runc 1.1.5's v2 device program lets a read-write open through a deny of writing (v1 blocks it)");
+    }
+    assert_outcomes(&got, &[("nowrite", "<>", EPERM)]);
 }
 
 /// v1 cannot take part of a wider exception away (devices.deny of c 4:5 leaves
@@ -572,6 +579,9 @@ fn check_before_update_refuses_a_limit_below_usage() {
 #[test]
 fn network_where_mounted_else_an_error_naming_the_field() {
     require_root!();
+    if is_runc() && cgroupfs::is_v2() {
+        skip!("runc 1.1.5 ignores linux.resources.network on cgroup v2 (no error)");
+    }
     if controller_available("net_cls") {
         let rt = Runtime::from_env();
         let mut b = Bundle::new();
@@ -644,6 +654,32 @@ fn unified_files_on_v2_and_an_error_on_v1() {
     );
 }
 
+/// A device weight for a device that does not exist: the kernel refuses it
+/// (ENODEV), as v1 does without a weight_device file.
+#[test]
+fn a_device_weight_for_a_device_that_does_not_exist_is_an_error_naming_the_field() {
+    require_root!();
+    if is_runc() && cgroupfs::is_v2() {
+        skip!("runc 1.1.5 drops per-device weights on cgroup v2 without BFQ (no error)");
+    }
+    let out = create_fails(
+        json!({"blockIO": {"weightDevice": [{"major": NO_DRIVER, "minor": 0, "weight": 500}]}}),
+        "linux.resources.blockIO.weightDevice[0].weight",
+        None,
+    );
+    if is_husk() {
+        let files = by_layout(
+            &["blkio.weight_device", "blkio.bfq.weight_device"],
+            &["io.weight", "io.bfq.weight"],
+        );
+        assert!(
+            files.iter().any(|f| out.stderr.contains(f)),
+            "{files:?}: {}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn missing_controllers_and_files_fail_only_when_set() {
     require_root!();
@@ -671,24 +707,6 @@ fn missing_controllers_and_files_fail_only_when_set() {
                 );
             }
         }
-    }
-    // A device weight for a device that does not exist: the kernel refuses it
-    // (ENODEV), as v1 refuses it without a weight_device file.
-    let out = create_fails(
-        json!({"blockIO": {"weightDevice": [{"major": NO_DRIVER, "minor": 0, "weight": 500}]}}),
-        "linux.resources.blockIO.weightDevice[0].weight",
-        None,
-    );
-    if is_husk() {
-        let files = by_layout(
-            &["blkio.weight_device", "blkio.bfq.weight_device"],
-            &["io.weight", "io.bfq.weight"],
-        );
-        assert!(
-            files.iter().any(|f| out.stderr.contains(f)),
-            "{files:?}: {}",
-            out.stderr
-        );
     }
     // Nothing set: silent.
     let rt = Runtime::from_env();
