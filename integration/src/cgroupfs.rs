@@ -370,6 +370,29 @@ mod tests {
     }
 
     #[test]
+    fn layout_only_files_resolve_on_their_layout() {
+        let v2 = Cgroup::from_text(Layout::V2, UNIFIED);
+        let swap = v2_only("memory.swap.max");
+        assert_eq!(
+            v2.path(swap),
+            Path::new("/sys/fs/cgroup/user.slice/c1/memory.swap.max")
+        );
+        let v1 = Cgroup::from_text(Layout::V1, HYBRID);
+        let tcp = v1_only("memory", "memory.kmem.tcp.limit_in_bytes");
+        assert_eq!(
+            v1.path(tcp),
+            Path::new("/sys/fs/cgroup/memory/b/c1/memory.kmem.tcp.limit_in_bytes")
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "has no file on cgroup V2")]
+    fn a_v1_only_file_on_v2_is_a_test_bug() {
+        let v2 = Cgroup::from_text(Layout::V2, UNIFIED);
+        v2.path(v1_only("memory", "memory.kmem.tcp.limit_in_bytes"));
+    }
+
+    #[test]
     #[should_panic(expected = "no freezer line")]
     fn a_missing_v1_hierarchy_is_named() {
         Cgroup::from_text(Layout::V1, HYBRID).dir("freezer");
