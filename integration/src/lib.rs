@@ -10,6 +10,7 @@
 //! The binary under test comes from `RUNTIME` (absolute path); see [`env`].
 
 pub mod bundle;
+pub mod cgroupfs;
 pub mod container;
 pub mod env;
 pub mod exec;

@@ -147,32 +147,6 @@ pub fn wait_cmdline_contains(pid: i32, text: &str) -> bool {
     })
 }
 
-/// The container's directory in the v1 hierarchy holding `controller`, from
-/// /proc/PID/cgroup (`/sys/fs/cgroup/memory/<path>`).
-pub fn cgroup_dir(pid: i32, controller: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = text
-        .lines()
-        .find(|l| {
-            l.split(':')
-                .nth(1)
-                .is_some_and(|c| c.split(',').any(|c| c == controller))
-        })
-        .and_then(|l| l.splitn(3, ':').nth(2))
-        .unwrap_or_else(|| panic!("no {controller} line in /proc/{pid}/cgroup:\n{text}"))
-        .to_string();
-    std::path::PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}"))
-}
-
-/// A file of the container's `controller` cgroup, trimmed.
-pub fn cgroup_file(pid: i32, controller: &str, file: &str) -> String {
-    let p = cgroup_dir(pid, controller).join(file);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .trim()
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,37 +4,17 @@
 //! cgroup directories go away after delete and after a failed create; `kill --all`
 //! reaches every process of a container without a pid namespace.
 //!
-//! Written for this host's v1/hybrid layout; on a pure v2 host the tests print a
-//! skip line (the v2 translations are unit-tested in husk).
+//! Every test runs on both layouts (v1/hybrid and pure v2) and reads the file of
+//! each: `cgroupfs::pick(("memory", "memory.limit_in_bytes"), "memory.max")`.
 
 use std::path::PathBuf;
 
+use husk_integration::cgroupfs::{self, by_layout, hierarchy_root, pick, Cgroup};
 use husk_integration::leak::{bundle_processes, cgroup_dirs_named};
-use husk_integration::procfs::cgroup_dir;
-use husk_integration::{is_husk, poll, procfs, require_root, Bundle, Container, Runtime};
+use husk_integration::{
+    is_husk, is_runc, poll, procfs, require_root, skip, Bundle, Container, Runtime,
+};
 use serde_json::json;
-
-/// Whether /sys/fs/cgroup holds v1 hierarchies (else: unified v2).
-fn v1_host() -> bool {
-    std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
-}
-
-macro_rules! require_v1 {
-    () => {
-        require_root!();
-        if !v1_host() {
-            eprintln!("skip: these checks read cgroup v1 files");
-            return;
-        }
-    };
-}
-
-fn read(dir: &std::path::Path, file: &str) -> String {
-    std::fs::read_to_string(dir.join(file))
-        .unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()))
-        .trim()
-        .to_string()
-}
 
 /// Create (not start) a container from `b` with a fresh id chosen here.
 fn created<'a>(rt: &'a Runtime, b: &Bundle, id: &str) -> Container<'a> {
@@ -44,16 +24,37 @@ fn created<'a>(rt: &'a Runtime, b: &Bundle, id: &str) -> Container<'a> {
 
 #[test]
 fn memory_limit_visible_from_host_and_inside() {
-    require_v1!();
+    require_root!();
     let rt = Runtime::from_env();
     let mut b = Bundle::new();
-    b.config_mut()["linux"]["resources"] = json!({"memory": {"limit": 67108864}});
-    b.sh("cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exec sleep 30");
+    // v1: memory+swap; v2: swap alone, memory.swap.max = swap - limit.
+    let swap = pick(("memory", "memory.memsw.limit_in_bytes"), "memory.swap.max");
+    let with_swap = cgroupfs::new_cgroup_has(swap);
+    let mut memory = json!({"limit": 67108864, "reservation": 16777216});
+    if with_swap {
+        memory["swap"] = json!(100663296);
+    }
+    b.config_mut()["linux"]["resources"] = json!({ "memory": memory });
+    let inside = by_layout(
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "/sys/fs/cgroup/memory.max",
+    );
+    b.sh(&format!("cat {inside}; exec sleep 30"));
     let c = rt.container(&b);
-    let dir = cgroup_dir(c.pid(), "memory");
+    let cg = Cgroup::of(c.pid());
+    let dir = cg.dir("memory");
     assert_eq!(dir.file_name().unwrap(), c.id(), "{}", dir.display());
-    assert_eq!(read(&dir, "memory.limit_in_bytes"), "67108864");
+    let limit = pick(("memory", "memory.limit_in_bytes"), "memory.max");
+    assert_eq!(cg.read(limit), "67108864");
+    let reservation = pick(("memory", "memory.soft_limit_in_bytes"), "memory.low");
+    assert_eq!(cg.read(reservation), "16777216");
+    if with_swap {
+        assert_eq!(cg.read(swap), by_layout("100663296", "33554432"));
+    }
     c.start_ok();
+    if is_runc() && cgroupfs::is_v2() {
+        skip!("runc 1.1.5 mounts the host's whole cgroup2 hierarchy at /sys/fs/cgroup without a cgroup namespace");
+    }
     assert!(
         c.wait_stdout_contains("67108864"),
         "inside: {:?}",
@@ -63,7 +64,7 @@ fn memory_limit_visible_from_host_and_inside() {
 
 #[test]
 fn cpu_quota_period_shares() {
-    require_v1!();
+    require_root!();
     let rt = Runtime::from_env();
     let mut b = Bundle::new();
     b.config_mut()["linux"]["resources"] =
@@ -71,25 +72,30 @@ fn cpu_quota_period_shares() {
     b.args(&["sleep", "30"]);
     let id = rt.new_id("husk-it");
     let c = created(&rt, &b, &id);
-    let dir = cgroup_dir(c.pid(), "cpu");
-    assert_eq!(read(&dir, "cpu.shares"), "512");
-    assert_eq!(read(&dir, "cpu.cfs_quota_us"), "20000");
-    assert_eq!(read(&dir, "cpu.cfs_period_us"), "50000");
+    let cg = Cgroup::of(c.pid());
+    // runc's shares -> weight: 1 + (512 - 2) * 9999 / 262142 = 20.
+    let weight = pick(("cpu", "cpu.shares"), "cpu.weight");
+    assert_eq!(cg.read(weight), by_layout("512", "20"));
+    assert_eq!(cg.cpu_max(), "20000 50000");
 }
 
 #[test]
 fn pids_limit_stops_a_fork_bomb() {
-    require_v1!();
+    require_root!();
     let rt = Runtime::from_env();
     let mut b = Bundle::new();
     b.config_mut()["linux"]["resources"] = json!({"pids": {"limit": 10}});
     // The inner shell dies when a fork fails; the outer one reads pids.current
-    // with a builtin (no fork left) and reports.
-    b.sh(
+    // with a builtin (no fork left) and reports. With a cgroup namespace the
+    // container's cgroup is the root of its cgroup mount with any runtime:
+    // /sys/fs/cgroup/pids (v1) or /sys/fs/cgroup (v2).
+    b.add_namespace("cgroup");
+    let pids = by_layout("/sys/fs/cgroup/pids", "/sys/fs/cgroup");
+    b.sh(&format!(
         "sh -c 'i=0; while [ $i -lt 20 ]; do sleep 100 & i=$((i+1)); done; echo all-started'; \
-         read n < /sys/fs/cgroup/pids/pids.current; echo current=$n; \
-         read m < /sys/fs/cgroup/pids/pids.max; echo max=$m",
-    );
+         read n < {pids}/pids.current; echo current=$n; \
+         read m < {pids}/pids.max; echo max=$m"
+    ));
     let out = rt.run_bundle(&b);
     assert!(
         out.stdout.contains("max=10"),
@@ -113,7 +119,7 @@ fn pids_limit_stops_a_fork_bomb() {
 
 #[test]
 fn absolute_cgroups_path_and_removal_after_delete() {
-    require_v1!();
+    require_root!();
     let rt = Runtime::from_env();
     let mut b = Bundle::new();
     let id = rt.new_id("husk-it");
@@ -121,13 +127,12 @@ fn absolute_cgroups_path_and_removal_after_delete() {
     b.config_mut()["linux"]["cgroupsPath"] = json!(format!("/{parent}/{id}"));
     b.args(&["sleep", "30"]);
     let c = created(&rt, &b, &id);
+    let cg = Cgroup::of(c.pid());
+    // On v2 one directory holds them all.
     for controller in ["memory", "cpu", "pids", "devices"] {
-        let dir = cgroup_dir(c.pid(), controller);
-        assert_eq!(
-            dir,
-            PathBuf::from(format!("/sys/fs/cgroup/{controller}/{parent}/{id}")),
-            "{controller}"
-        );
+        let dir = cg.dir(controller);
+        let want = hierarchy_root(controller).join(&parent).join(&id);
+        assert_eq!(dir, want, "{controller}");
         assert!(dir.is_dir());
     }
     c.start_ok();
@@ -151,7 +156,7 @@ fn absolute_cgroups_path_and_removal_after_delete() {
 
 #[test]
 fn failed_create_leaves_no_cgroup() {
-    require_v1!();
+    require_root!();
     let rt = Runtime::from_env();
     let mut b = Bundle::new();
     b.config_mut()["linux"]["resources"] = json!({"cpu": {"cpus": "999"}});
@@ -171,7 +176,7 @@ fn failed_create_leaves_no_cgroup() {
 
 #[test]
 fn kill_all_without_pid_namespace_reaches_every_process() {
-    require_v1!();
+    require_root!();
     let rt = Runtime::from_env();
     let mut b = Bundle::new();
     b.remove_namespace("pid");
@@ -204,7 +209,7 @@ fn kill_all_without_pid_namespace_reaches_every_process() {
 
 #[test]
 fn delete_kills_leftovers_of_a_container_without_pid_namespace() {
-    require_v1!();
+    require_root!();
     let rt = Runtime::from_env();
     let mut b = Bundle::new();
     b.remove_namespace("pid");
@@ -241,9 +246,12 @@ fn cgroup_namespace_sees_its_cgroup_as_root() {
     }
 }
 
+/// runc's cgroupfs driver places a relative cgroupsPath (the id by default) below
+/// the caller's own cgroup on v1, below its parent on v2 (the caller's cgroup
+/// holds processes: no controller could be enabled below it).
 #[test]
 fn default_placement_is_below_own_cgroup_named_after_the_id() {
-    require_v1!();
+    require_root!();
     let rt = Runtime::from_env();
     let mut b = Bundle::new();
     b.args(&["sleep", "30"]);
@@ -257,7 +265,9 @@ fn default_placement_is_below_own_cgroup_named_after_the_id() {
             their.rsplit_once(':').unwrap(),
         );
         assert_eq!(m.0, t.0);
-        let want = format!("{}/{id}", m.1.trim_end_matches('/'));
+        let base = by_layout(m.1, m.1.rsplit_once('/').map_or("", |(parent, _)| parent));
+        let want = format!("{}/{id}", base.trim_end_matches('/'));
+
         assert_eq!(t.1, want, "{their}");
     }
 }

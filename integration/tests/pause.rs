@@ -1,13 +1,14 @@
 //! `pause` / `resume`: every process of the container stops in place and goes on
-//! again; the status is `paused` in `state` and `list` meanwhile; on v1 the freezer
-//! cgroup reads FROZEN when `pause` returns. A paused container can be killed
-//! (SIGKILL to a frozen v1 cgroup only lands once it is thawed) and force-deleted.
-//! Pausing what is not running, resuming what is not paused and exec in a paused
-//! container fail.
+//! again; the status is `paused` in `state` and `list` meanwhile; the freezer has
+//! completed when `pause` returns (v1: freezer.state reads FROZEN; v2:
+//! cgroup.freeze is 1 and cgroup.events says `frozen 1`). A paused container can
+//! be killed (SIGKILL to a frozen v1 cgroup only lands once it is thawed) and
+//! force-deleted. Pausing what is not running, resuming what is not paused and
+//! exec in a paused container fail.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use husk_integration::cgroupfs::{self, by_layout, v1_only, v2_only, Cgroup, Layout};
 use husk_integration::{is_husk, poll, require_root, Bundle, Container, Runtime};
 
 /// A container printing a growing counter (`tick`) every 50ms, started.
@@ -23,16 +24,24 @@ fn ticks(c: &Container) -> usize {
     c.stdout().matches("tick").count()
 }
 
-/// The container's v1 freezer cgroup directory, if the host has one.
-fn freezer_dir(pid: i32) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let path = text
-        .lines()
-        .find(|l| l.split(':').nth(1) == Some("freezer"))?
-        .splitn(3, ':')
-        .nth(2)?
-        .to_string();
-    Some(PathBuf::from(format!("/sys/fs/cgroup/freezer{path}")))
+/// What the container's freezer says, `None` on a v1 host without a freezer
+/// hierarchy: v1 freezer.state (THAWED, FREEZING, FROZEN); v2 the wanted state
+/// (cgroup.freeze) and the reached one (the `frozen` line of cgroup.events).
+fn freezer_state(pid: i32) -> Option<String> {
+    let cg = Cgroup::of(pid);
+    match cgroupfs::layout() {
+        Layout::V1 if !cgroupfs::controller_available("freezer") => None,
+        Layout::V1 => Some(cg.read(v1_only("freezer", "freezer.state"))),
+        Layout::V2 => {
+            let wanted = cg.read(v2_only("cgroup.freeze"));
+            let events = cg.read(v2_only("cgroup.events"));
+            let reached = events
+                .lines()
+                .find_map(|l| l.strip_prefix("frozen "))
+                .unwrap_or("(no frozen line)");
+            Some(format!("cgroup.freeze {wanted}, frozen {reached}"))
+        }
+    }
 }
 
 fn list_status(rt: &Runtime, id: &str) -> (String, String) {
@@ -65,11 +74,10 @@ fn pause_stops_every_process_and_resume_lets_them_go_on() {
     let pid = c.pid();
 
     rt.cmd(&["pause", c.id()]).assert_ok();
-    if let Some(dir) = freezer_dir(pid) {
-        let s = std::fs::read_to_string(dir.join("freezer.state")).unwrap();
+    if let Some(state) = freezer_state(pid) {
         assert_eq!(
-            s.trim(),
-            "FROZEN",
+            state,
+            by_layout("FROZEN", "cgroup.freeze 1, frozen 1"),
             "pause returned before the freeze completed"
         );
     }
@@ -91,9 +99,8 @@ fn pause_stops_every_process_and_resume_lets_them_go_on() {
     assert_eq!(ticks(&c), frozen_at, "the container ran while paused");
 
     rt.cmd(&["resume", c.id()]).assert_ok();
-    if let Some(dir) = freezer_dir(pid) {
-        let s = std::fs::read_to_string(dir.join("freezer.state")).unwrap();
-        assert_eq!(s.trim(), "THAWED");
+    if let Some(state) = freezer_state(pid) {
+        assert_eq!(state, by_layout("THAWED", "cgroup.freeze 0, frozen 0"));
     }
     assert_eq!(c.status().as_deref(), Some("running"));
     assert!(

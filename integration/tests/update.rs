@@ -1,29 +1,27 @@
 //! `update`: new resource limits for a running container, from runc's flags
 //! (memory sizes with units, -1 unlimited) or from a `linux.resources` JSON file
-//! or stdin, observed in the container's v1 cgroup files. Device rules stay as
-//! they were. Bad sizes and stopped containers fail.
+//! or stdin, observed in the container's cgroup files on either layout (v2: the
+//! converted values, e.g. cpu.weight from the shares, memory.swap.max = swap -
+//! limit). Device rules stay as they were (v1 devices.list, v2 the attached
+//! device program). Bad sizes and stopped containers fail.
 
 use std::io::Write;
 use std::process::Stdio;
 
+use husk_integration::cgroupfs::{by_layout, pick, Cgroup, Knob};
 use husk_integration::{require_root, Bundle, Container, Runtime};
 use serde_json::json;
 
-fn v1_host() -> bool {
-    std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
-}
+const MEMORY: Knob = pick(("memory", "memory.limit_in_bytes"), "memory.max");
+const PIDS: Knob = pick(("pids", "pids.max"), "pids.max");
+/// v1: memory+swap; v2: swap alone (memory.swap.max = swap - limit).
+const SWAP: Knob = pick(("memory", "memory.memsw.limit_in_bytes"), "memory.swap.max");
+/// cpu.weight is runc's conversion of the shares: 1 + (shares - 2) * 9999 / 262142.
+const SHARES: Knob = pick(("cpu", "cpu.shares"), "cpu.weight");
 
-macro_rules! require_v1 {
-    () => {
-        require_root!();
-        if !v1_host() {
-            husk_integration::skip!("these checks read cgroup v1 files");
-        }
-    };
-}
-
-fn read(pid: i32, controller: &str, file: &str) -> String {
-    husk_integration::procfs::cgroup_file(pid, controller, file)
+/// A memory limit file's "no limit": v2 `max`, v1 the largest page-aligned number.
+fn unlimited(value: &str) -> bool {
+    value == "max" || value.parse::<u64>().is_ok_and(|bytes| bytes > 1 << 60)
 }
 
 /// A running `sleep` with memory 64m, cpu shares 512 and pids 20.
@@ -39,12 +37,12 @@ fn limited<'a>(rt: &'a Runtime, b: &mut Bundle) -> Container<'a> {
 
 #[test]
 fn flags_change_the_cgroup_files() {
-    require_v1!();
+    require_root!();
     let rt = Runtime::from_env();
     let mut b = Bundle::new();
     let c = limited(&rt, &mut b);
-    let pid = c.pid();
-    let devices_before = read(pid, "devices", "devices.list");
+    let cg = Cgroup::of(c.pid());
+    let devices_before = cg.device_rules();
     rt.cmd(&[
         "update",
         "--memory",
@@ -66,22 +64,17 @@ fn flags_change_the_cgroup_files() {
         c.id(),
     ])
     .assert_ok();
-    assert_eq!(read(pid, "memory", "memory.limit_in_bytes"), "134217728");
+    assert_eq!(cg.read(MEMORY), "134217728");
+    // v1: memory+swap; v2: swap alone, 256M - 128M.
+    assert_eq!(cg.read(SWAP), by_layout("268435456", "134217728"));
+    let reservation = pick(("memory", "memory.soft_limit_in_bytes"), "memory.low");
+    assert_eq!(cg.read(reservation), "33554432");
+    assert_eq!(cg.read(SHARES), by_layout("256", "10"));
+    assert_eq!(cg.cpu_max(), "30000 60000");
+    assert_eq!(cg.read(pick(("cpuset", "cpuset.cpus"), "cpuset.cpus")), "0");
+    assert_eq!(cg.read(PIDS), "50");
     assert_eq!(
-        read(pid, "memory", "memory.memsw.limit_in_bytes"),
-        "268435456"
-    );
-    assert_eq!(
-        read(pid, "memory", "memory.soft_limit_in_bytes"),
-        "33554432"
-    );
-    assert_eq!(read(pid, "cpu", "cpu.shares"), "256");
-    assert_eq!(read(pid, "cpu", "cpu.cfs_quota_us"), "30000");
-    assert_eq!(read(pid, "cpu", "cpu.cfs_period_us"), "60000");
-    assert_eq!(read(pid, "cpuset", "cpuset.cpus"), "0");
-    assert_eq!(read(pid, "pids", "pids.max"), "50");
-    assert_eq!(
-        read(pid, "devices", "devices.list"),
+        cg.device_rules(),
         devices_before,
         "update changed the device rules"
     );
@@ -98,21 +91,21 @@ fn flags_change_the_cgroup_files() {
         c.id(),
     ])
     .assert_ok();
-    let unlimited: u64 = read(pid, "memory", "memory.limit_in_bytes")
-        .parse()
-        .unwrap();
-    assert!(unlimited > 1 << 60, "memory.limit_in_bytes {unlimited}");
-    assert_eq!(read(pid, "pids", "pids.max"), "max");
+    for knob in [MEMORY, SWAP] {
+        let value = cg.read(knob);
+        assert!(unlimited(&value), "{}: {value}", knob.file());
+    }
+    assert_eq!(cg.read(PIDS), "max");
     assert_eq!(c.status().as_deref(), Some("running"));
 }
 
 #[test]
 fn resources_from_a_file_and_from_stdin() {
-    require_v1!();
+    require_root!();
     let rt = Runtime::from_env();
     let mut b = Bundle::new();
     let c = limited(&rt, &mut b);
-    let pid = c.pid();
+    let cg = Cgroup::of(c.pid());
 
     let file = b.path().join("resources.json");
     let r =
@@ -128,9 +121,9 @@ fn resources_from_a_file_and_from_stdin() {
         c.id(),
     ])
     .assert_ok();
-    assert_eq!(read(pid, "memory", "memory.limit_in_bytes"), "100663296");
-    assert_eq!(read(pid, "cpu", "cpu.shares"), "300");
-    assert_eq!(read(pid, "pids", "pids.max"), "30");
+    assert_eq!(cg.read(MEMORY), "100663296");
+    assert_eq!(cg.read(SHARES), by_layout("300", "12"));
+    assert_eq!(cg.read(PIDS), "30");
 
     let mut cmd = rt.command(&["update", "--resources", "-", c.id()]);
     cmd.stdin(Stdio::piped())
@@ -149,23 +142,24 @@ fn resources_from_a_file_and_from_stdin() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(read(pid, "pids", "pids.max"), "40");
+    assert_eq!(cg.read(PIDS), "40");
     assert_eq!(
-        read(pid, "cpu", "cpu.shares"),
-        "300",
+        cg.read(SHARES),
+        by_layout("300", "12"),
         "unchanged values stay"
     );
 }
 
 #[test]
 fn bad_values_and_stopped_containers_fail() {
-    require_v1!();
+    require_root!();
     let rt = Runtime::from_env();
     let mut b = Bundle::new();
     let c = limited(&rt, &mut b);
-    let pid = c.pid();
+    let cg = Cgroup::of(c.pid());
     rt.cmd(&["update", "--memory", "12x", c.id()]).assert_fail();
-    assert_eq!(read(pid, "memory", "memory.limit_in_bytes"), "67108864");
+    assert_eq!(cg.read(MEMORY), "67108864");
+
     c.kill("KILL").assert_ok();
     assert!(c.wait_status("stopped"));
     rt.cmd(&["update", "--pids-limit", "5", c.id()])

@@ -13,7 +13,15 @@
 //! access are ignored, as v1 writes it as a bare "a"): it sets the default for the
 //! devices that no later rule matches, and everything before it is dropped. Without
 //! an `a` rule the default is allow (a fresh v1 device cgroup allows everything).
+//! As in the v1 controller, an allow rule matches a request when it grants every
+//! requested access (r, w, m), a deny rule when it denies any of them: an open
+//! for reading and writing of a device denied for writing is denied (runc's
+//! program requires every requested access in a deny rule too, so it lets that
+//! open through where v1 does not).
 //! The generated program tries the rules last to first; the first match returns.
+//! A container's program is compiled from the state its rules settle into in a
+//! v1 device cgroup (`devices::settle`): a default and exceptions with one
+//! verdict, whose order does not matter.
 
 use super::devices::Rule;
 use super::SysErr;
@@ -73,6 +81,7 @@ const BPF_X: u8 = 0x08;
 const BPF_AND: u8 = 0x50;
 const BPF_RSH: u8 = 0x70;
 const BPF_MOV: u8 = 0xb0;
+const BPF_JEQ: u8 = 0x10;
 const BPF_JNE: u8 = 0x50;
 const BPF_EXIT: u8 = 0x90;
 
@@ -89,6 +98,8 @@ pub mod op {
     pub const MOV32_X: u8 = BPF_ALU | BPF_MOV | BPF_X;
     /// dst = imm (sign-extended)
     pub const MOV64_K: u8 = BPF_ALU64 | BPF_MOV | BPF_K;
+    /// if dst == imm goto pc + 1 + off
+    pub const JEQ_K: u8 = BPF_JMP | BPF_JEQ | BPF_K;
     /// if dst != imm goto pc + 1 + off
     pub const JNE_K: u8 = BPF_JMP | BPF_JNE | BPF_K;
     /// if dst != src goto pc + 1 + off
@@ -126,6 +137,9 @@ impl Insn {
     }
     pub fn mov64_imm(dst: u8, imm: i32) -> Insn {
         Insn::new(op::MOV64_K, dst, 0, 0, imm)
+    }
+    pub fn jeq_imm(dst: u8, imm: i32, off: i16) -> Insn {
+        Insn::new(op::JEQ_K, dst, 0, off, imm)
     }
     pub fn jne_imm(dst: u8, imm: i32, off: i16) -> Insn {
         Insn::new(op::JNE_K, dst, 0, off, imm)
@@ -208,11 +222,15 @@ fn rule_block(rule: &Rule) -> Result<Vec<Insn>, EbpfError> {
     // Jumps carry the index of the jump within the block; fixed up below.
     let mut b = vec![Insn::jne_imm(R2, typ, 0)];
     if access != ACC_ALL {
-        // The rule matches when every requested bit is in its access:
-        // (r3 & access) == r3.
         b.push(Insn::mov32_reg(R1, R3));
         b.push(Insn::and32(R1, access));
-        b.push(Insn::jne_reg(R1, R3, 0));
+        if rule.allow {
+            // Every requested bit is allowed: (r3 & access) == r3.
+            b.push(Insn::jne_reg(R1, R3, 0));
+        } else {
+            // Some requested bit is denied: (r3 & access) != 0.
+            b.push(Insn::jeq_imm(R1, 0, 0));
+        }
     }
     if let Some(m) = major {
         b.push(Insn::jne_imm(R4, m, 0));
@@ -224,7 +242,7 @@ fn rule_block(rule: &Rule) -> Result<Vec<Insn>, EbpfError> {
     b.push(Insn::exit());
     let len = b.len();
     for (i, insn) in b.iter_mut().enumerate() {
-        if insn.code == op::JNE_K || insn.code == op::JNE_X {
+        if matches!(insn.code, op::JNE_K | op::JNE_X | op::JEQ_K) {
             // Past the block's end: len - (i + 1) instructions ahead.
             insn.off = (len - i - 1) as i16;
         }

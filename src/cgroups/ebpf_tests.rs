@@ -43,6 +43,10 @@ fn insn_encoding() {
         bytes(Insn::jne_reg(1, 3, 2)),
         [0x5d, 0x31, 2, 0, 0, 0, 0, 0]
     );
+    assert_eq!(
+        bytes(Insn::jeq_imm(1, 0, 2)),
+        [0x15, 0x01, 2, 0, 0, 0, 0, 0]
+    );
     assert_eq!(bytes(Insn::exit()), [0x95, 0, 0, 0, 0, 0, 0, 0]);
 }
 
@@ -95,6 +99,31 @@ fn program_stream() {
         Insn::exit(),
     ]);
     assert_eq!(program(&rules).unwrap(), want);
+}
+
+/// As v1 on an allow-all default: a request is denied if any of its access is
+/// denied (an open for reading and writing of a device denied for writing).
+#[test]
+fn deny_rules_block_any_denied_access() {
+    let rules = [
+        rule(true, 'a', None, None, "rwm"),
+        rule(false, 'c', Some(4000), Some(1), "w"),
+    ];
+    let p = program(&rules).unwrap();
+    let (c, r, w) = (DEV_CHAR as u32, ACC_READ as u32, ACC_WRITE as u32);
+    assert_eq!(run(&p, c, r, 4000, 1), 1);
+    assert_eq!(run(&p, c, w, 4000, 1), 0);
+    assert_eq!(run(&p, c, r | w, 4000, 1), 0);
+    assert_eq!(run(&p, c, r | w, 4000, 2), 1);
+    assert_eq!(
+        p[6..10],
+        [
+            Insn::jne_imm(2, DEV_CHAR, 7),
+            Insn::mov32_reg(1, 3),
+            Insn::and32(1, ACC_WRITE),
+            Insn::jeq_imm(1, 0, 4),
+        ]
+    );
 }
 
 #[test]
@@ -150,13 +179,13 @@ fn run(p: &[Insn], typ: u32, access: u32, major: u32, minor: u32) -> u64 {
             op::RSH32_K => r[d] = u64::from((r[d] as u32) >> i.imm),
             op::MOV32_X => r[d] = u64::from(r[s] as u32),
             op::MOV64_K => r[d] = i64::from(i.imm) as u64,
-            op::JNE_K | op::JNE_X => {
-                let b = if i.code == op::JNE_K {
-                    i64::from(i.imm) as u64
-                } else {
+            op::JNE_K | op::JNE_X | op::JEQ_K => {
+                let b = if i.code == op::JNE_X {
                     r[s]
+                } else {
+                    i64::from(i.imm) as u64
                 };
-                if r[d] != b {
+                if (r[d] != b) == (i.code != op::JEQ_K) {
                     pc = (pc as i64 + i64::from(i.off)) as usize;
                 }
             }
@@ -167,7 +196,8 @@ fn run(p: &[Insn], typ: u32, access: u32, major: u32, minor: u32) -> u64 {
     panic!("no exit");
 }
 
-/// The model: the last rule matching wins; `a` rules match everything.
+/// The model: the last rule matching wins; `a` rules match everything; an allow
+/// rule matches when it has every requested access, a deny rule when it has any.
 fn model(rules: &[Rule], typ: u32, access: u32, major: u32, minor: u32) -> bool {
     let hit = |r: &&Rule| {
         if r.typ == 'a' {
@@ -182,7 +212,12 @@ fn model(rules: &[Rule], typ: u32, access: u32, major: u32, minor: u32) -> bool 
             }
         });
         let num = |want: Option<i64>, got: u32| want.is_none_or(|w| w == -1 || w == i64::from(got));
-        t == typ && access & bits == access && num(r.major, major) && num(r.minor, minor)
+        let access_hit = if r.allow {
+            access & bits == access
+        } else {
+            access & bits != 0
+        };
+        t == typ && access_hit && num(r.major, major) && num(r.minor, minor)
     };
     rules.iter().rev().find(hit).is_none_or(|r| r.allow)
 }
@@ -236,7 +271,7 @@ fn v2_device_program() {
     let e = crate::cgroups::v2::device_program(&r, &[]).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "linux.resources.devices: rule `c 1:3 rwq`: invalid access character 'q' (want r, w, m)"
+        "linux.resources.devices[0]: rule `c 1:3 rwq`: invalid access character 'q' (want r, w, m)"
     );
     // Defaults only: deny all first, so the program's fallback is deny, and the
     // last default (c 10:200 rwm, tun) is tried first.
@@ -249,6 +284,38 @@ fn v2_device_program() {
             Insn::jne_imm(4, 10, 3),
             Insn::jne_imm(5, 200, 2)
         ]
+    );
+}
+
+/// The v2 program grants what the v1 controller would: a later wildcard deny
+/// leaves an earlier specific allow (v1 changes exact matches only), and a deny
+/// inside an allowed wildcard is refused.
+#[test]
+fn v2_device_program_reads_the_rules_as_v1() {
+    let r: oci_spec::runtime::LinuxResources = serde_json::from_str(
+        r#"{"devices": [{"allow": false, "access": "rwm"},
+                        {"allow": true, "type": "c", "major": 4000, "minor": 7, "access": "rw"},
+                        {"allow": false, "type": "c", "major": 4000, "access": "rw"}]}"#,
+    )
+    .unwrap();
+    let p = crate::cgroups::v2::device_program(&r, &[]).unwrap();
+    let (char_dev, rw) = (DEV_CHAR as u32, (ACC_READ | ACC_WRITE) as u32);
+    assert_eq!(run(&p, char_dev, rw, 4000, 7), 1);
+    assert_eq!(run(&p, char_dev, rw, 4000, 8), 0);
+    assert_eq!(run(&p, char_dev, rw, 1, 3), 1, "/dev/null (a default)");
+
+    let r: oci_spec::runtime::LinuxResources = serde_json::from_str(
+        r#"{"devices": [{"allow": false, "access": "rwm"},
+                        {"allow": true, "type": "c", "major": 4000, "access": "rw"},
+                        {"allow": false, "type": "c", "major": 4000, "minor": 5, "access": "w"}]}"#,
+    )
+    .unwrap();
+    let e = crate::cgroups::v2::device_program(&r, &[]).unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "linux.resources.devices[2]: rule `c 4000:5 w` cannot change a part of the earlier `c 4000:* rw`"
+        ),
+        "{e}"
     );
 }
 

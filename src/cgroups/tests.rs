@@ -441,3 +441,18 @@ fn a_cgroup_mount_hidden_by_a_later_mount_is_left_out() {
     assert_eq!(m.len(), 1, "{m:?}");
     assert_eq!(m[0].fstype, "cgroup");
 }
+
+#[test]
+fn v1_refuses_device_rules_it_would_ignore_before_writing() {
+    let r = resources(
+        r#"{"devices": [{"allow": false, "access": "rwm"},
+                        {"allow": true, "type": "c", "major": 4, "access": "rw"},
+                        {"allow": false, "type": "c", "major": 4, "minor": 5}]}"#,
+    );
+    // No directories: the refusal comes before any write.
+    let e = v1::set(&[], &r, &[]).unwrap_err().to_string();
+    assert!(
+        e.starts_with("linux.resources.devices[2]: rule `c 4:5 rwm` cannot change a part"),
+        "{e}"
+    );
+}

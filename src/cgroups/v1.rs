@@ -155,21 +155,13 @@ pub fn writes(
         "devices.deny",
         "a",
     ));
-    for (i, rule) in devices::rules(r.devices().as_deref(), devices)
-        .iter()
-        .enumerate()
-    {
+    for (field, rule) in devices::sourced_rules(r.devices().as_deref(), devices) {
         let file = if rule.allow {
             "devices.allow"
         } else {
             "devices.deny"
         };
-        out.push(Write::new(
-            format!("linux.resources.devices (rule {i})"),
-            "devices",
-            file,
-            rule.v1_line(),
-        ));
+        out.push(Write::new(field, "devices", file, rule.v1_line()));
     }
     if let Some(m) = r.memory() {
         memory(m, swap_first, &mut out)?;
@@ -409,7 +401,11 @@ fn swap_first(dirs: &[Dir], r: &LinuxResources) -> bool {
 
 /// Write `r` into the hierarchies. A value for a controller the host does not
 /// mount is an error naming the field.
+/// Device rules the controller would ignore in part are refused first
+/// (`devices::settle`).
 pub fn set(dirs: &[Dir], r: &LinuxResources, devices: &[LinuxDevice]) -> Result<(), V1Error> {
+    devices::container_state(r.devices().as_deref(), devices)
+        .map_err(|(field, reason)| V1Error::Invalid { field, reason })?;
     apply(dirs, r, writes(r, devices, swap_first(dirs, r))?)
 }
 

@@ -3,8 +3,9 @@
 //! files as runc does (cpu.shares -> cpu.weight, quota/period -> cpu.max,
 //! swap -> memory.swap.max = swap - limit, ...).
 //!
-//! Device rules (the v1 order of `devices`) become an eBPF device program
-//! attached to the cgroup (`ebpf`).
+//! Device rules become an eBPF device program attached to the cgroup (`ebpf`):
+//! the state the v1 rules settle into (`devices::settle`), so both layouts grant
+//! the same access.
 
 use super::{apply_write, devices, ebpf, join_below, make_dirs, missing_dirs, Dir, SysErr, Write};
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
@@ -330,20 +331,15 @@ pub fn writes(r: &LinuxResources) -> Result<Vec<Write>, V2Error> {
 }
 
 /// The device program for `linux.resources.devices` and `linux.devices`: the
-/// rules v1 writes after denying everything, in the same order.
+/// state the v1 rules (deny all, then the rules in order) settle into, so the
+/// program grants what a v1 device cgroup would.
 pub fn device_program(
     r: &LinuxResources,
     devices: &[LinuxDevice],
 ) -> Result<Vec<ebpf::Insn>, V2Error> {
-    let mut rules = vec![devices::Rule {
-        allow: false,
-        typ: 'a',
-        major: None,
-        minor: None,
-        access: "rwm".into(),
-    }];
-    rules.extend(devices::rules(r.devices().as_deref(), devices));
-    Ok(ebpf::program(&rules)?)
+    let state = devices::container_state(r.devices().as_deref(), devices)
+        .map_err(|(field, reason)| V2Error::Invalid { field, reason })?;
+    Ok(ebpf::program(&state.rules())?)
 }
 
 /// Write `r` into the cgroup; a value for a controller the cgroup does not have is
