@@ -3,7 +3,7 @@
 //! anything is created.
 
 use crate::linux::namespaces::{NamespaceError, NamespacePlan};
-use crate::linux::{rlimits, sysctl, user};
+use crate::linux::{cpu_affinity, rlimits, sysctl, user};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::{Path, PathBuf};
 
@@ -40,6 +40,8 @@ pub enum BundleError {
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    CpuAffinity(#[from] cpu_affinity::AffinityError),
 }
 
 fn invalid(field: &str, msg: impl Into<String>) -> BundleError {
@@ -65,16 +67,37 @@ pub struct Bundle {
 /// Parse config.json text; a bad field is reported by its JSON path, e.g.
 /// `process.rlimits[2].type: unknown variant "RLIMIT_FOO"`.
 pub fn parse(text: &str) -> Result<Spec, BundleError> {
-    let de = &mut serde_json::Deserializer::from_str(text);
+    match deserialize(&mut serde_json::Deserializer::from_str(text)) {
+        Err((path, _)) if path.starts_with("process.execCPUAffinity.") => parse_again(text),
+        other => other.map_err(parse_error),
+    }
+}
+
+/// oci-spec refuses an empty `process.execCPUAffinity` list, which the spec
+/// allows: parse once more without the empty lists.
+fn parse_again(text: &str) -> Result<Spec, BundleError> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| BundleError::Parse(e.to_string()))?;
+    if let Some(process) = value.get_mut("process") {
+        cpu_affinity::drop_empty_lists(process);
+    }
+    deserialize(value).map_err(parse_error)
+}
+
+/// Deserialize a Spec, keeping the JSON path of a failure: (path, error).
+fn deserialize<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Spec, (String, String)> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path == "." || path.is_empty() {
-            BundleError::Parse(inner)
-        } else {
-            BundleError::Parse(format!("{path}: {inner}"))
-        }
+        (path, e.into_inner().to_string())
     })
+}
+
+fn parse_error((path, inner): (String, String)) -> BundleError {
+    if path == "." || path.is_empty() {
+        BundleError::Parse(inner)
+    } else {
+        BundleError::Parse(format!("{path}: {inner}"))
+    }
 }
 
 /// Load the bundle in `dir` (relative to the current directory).
@@ -143,6 +166,8 @@ pub fn validate(spec: &Spec) -> Result<NamespacePlan, BundleError> {
     if let Some(r) = process.rlimits() {
         rlimits::validate(r)?;
     }
+    // Only exec'd processes use it, but a bad list is an error in the config.
+    cpu_affinity::plan(process.exec_cpu_affinity().as_ref())?;
     let linux = spec.linux().as_ref();
     let plan = NamespacePlan::from_spec(
         linux
@@ -282,6 +307,31 @@ mod tests {
         let mut v = base();
         v["hostname"] = "x".into();
         assert!(check(v).unwrap_err().to_string().starts_with("hostname:"));
+    }
+
+    #[test]
+    fn exec_cpu_affinity_lists_are_checked() {
+        let mut v = base();
+        v["process"]["execCPUAffinity"] = serde_json::json!({"initial": "0", "final": "2-1"});
+        let e = check(v).unwrap_err().to_string();
+        assert!(e.starts_with("process.execCPUAffinity.final: range"), "{e}");
+        let mut v = base();
+        v["process"]["execCPUAffinity"] = serde_json::json!({"initial": "0-x"});
+        let e = check(v).unwrap_err().to_string();
+        assert!(
+            e.starts_with("config.json: process.execCPUAffinity.initial: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn empty_exec_cpu_affinity_lists_mean_unset() {
+        let mut v = base();
+        v["process"]["execCPUAffinity"] = serde_json::json!({"initial": "", "final": "0"});
+        let spec = parse(&v.to_string()).unwrap();
+        let a = spec.process().as_ref().unwrap().exec_cpu_affinity().clone();
+        assert_eq!(a.as_ref().unwrap().initial(), &None);
+        assert!(check(v).is_ok());
     }
 
     #[test]

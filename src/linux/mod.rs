@@ -4,7 +4,9 @@
 pub mod capabilities;
 pub mod cgroup_mounts;
 pub mod console;
+pub mod cpu_affinity;
 pub mod devices;
+pub mod list_format;
 pub mod mount_attr;
 pub mod mount_options;
 pub mod mounts;
