@@ -3,7 +3,7 @@
 //! anything is created.
 
 use crate::linux::namespaces::{NamespaceError, NamespacePlan};
-use crate::linux::{cpu_affinity, rlimits, sysctl, user};
+use crate::linux::{cpu_affinity, memory_policy, rlimits, sysctl, user};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,8 @@ pub enum BundleError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     CpuAffinity(#[from] cpu_affinity::AffinityError),
+    #[error(transparent)]
+    MemoryPolicy(#[from] memory_policy::MemoryPolicyError),
 }
 
 fn invalid(field: &str, msg: impl Into<String>) -> BundleError {
@@ -62,6 +64,8 @@ pub struct Bundle {
     pub namespaces: NamespacePlan,
     /// `linux.seccomp`, compiled before the clone; the init only installs it.
     pub seccomp: Option<crate::seccomp::Program>,
+    /// `linux.memoryPolicy`, checked; the init and exec'd processes set it.
+    pub memory_policy: Option<memory_policy::Policy>,
 }
 
 /// Parse config.json text; a bad field is reported by its JSON path, e.g.
@@ -138,12 +142,19 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
         Some(s) => Some(crate::seccomp::compile(s)?),
         None => None,
     };
+    let memory_policy = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+        .map(memory_policy::validate)
+        .transpose()?;
     Ok(Bundle {
         dir,
         rootfs,
         spec,
         namespaces,
         seccomp,
+        memory_policy,
     })
 }
 
@@ -221,6 +232,9 @@ pub fn validate(spec: &Spec) -> Result<NamespacePlan, BundleError> {
             plan.has(LinuxNamespaceType::Ipc),
             plan.has(LinuxNamespaceType::Uts),
         )?;
+    }
+    if let Some(p) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        memory_policy::validate(p)?;
     }
     if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
         if !offsets.is_empty() && !plan.creates(LinuxNamespaceType::Time) {
@@ -332,6 +346,24 @@ mod tests {
         let a = spec.process().as_ref().unwrap().exec_cpu_affinity().clone();
         assert_eq!(a.as_ref().unwrap().initial(), &None);
         assert!(check(v).is_ok());
+    }
+
+    #[test]
+    fn memory_policy_is_checked() {
+        let mut v = base();
+        v["linux"]["memoryPolicy"] = serde_json::json!({"mode": "MPOL_BIND"});
+        let e = check(v).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "linux.memoryPolicy.nodes: MPOL_BIND needs at least one node"
+        );
+        let mut v = base();
+        v["linux"]["memoryPolicy"] = serde_json::json!({"mode": "MPOL_FOO"});
+        let e = check(v).unwrap_err().to_string();
+        assert!(
+            e.starts_with("config.json: linux.memoryPolicy.mode: unknown variant"),
+            "{e}"
+        );
     }
 
     #[test]

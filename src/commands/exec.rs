@@ -53,6 +53,7 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
         seccomp: bundle.as_ref().and_then(|b| b.seccomp.as_ref()),
         cgroup: state.cgroup.as_ref(),
         affinity,
+        memory_policy: bundle.as_ref().and_then(|b| b.memory_policy.as_ref()),
     })?;
     if let Some(p) = &args.pid_file {
         create::write_pid_file(p, spawned.pid)?;

@@ -7,6 +7,7 @@ pub mod console;
 pub mod cpu_affinity;
 pub mod devices;
 pub mod list_format;
+pub mod memory_policy;
 pub mod mount_attr;
 pub mod mount_options;
 pub mod mounts;

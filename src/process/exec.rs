@@ -1,8 +1,8 @@
 //! Starting a new process inside a running container (`husk exec`): join the
 //! init's namespaces, take `process.execCPUAffinity.initial`, fork into its pid
 //! namespace, join its cgroup, take `execCPUAffinity.final`, apply the process
-//! attributes (terminal, cwd, env, user, capabilities, no_new_privs, umask) and
-//! execve.
+//! attributes (terminal, cwd, env, the container's memoryPolicy, user,
+//! capabilities, no_new_privs, umask) and execve.
 //!
 //! The parent side mirrors `spawn`: clone, rlimits and oomScoreAdj on the child,
 //! `Go`, then `Pid` (after the fork into the pid namespace), `CgroupPlease` (the
@@ -10,6 +10,7 @@
 //! `Ready` | `Error`.
 
 use crate::linux::cpu_affinity::{self, ExecAffinity};
+use crate::linux::memory_policy;
 use crate::linux::namespaces::{self, OpenNamespace};
 
 use crate::process::attributes::{self, ConsoleTarget};
@@ -35,6 +36,8 @@ pub struct ExecOptions<'a> {
     pub seccomp: Option<&'a crate::seccomp::Program>,
     /// `process.execCPUAffinity`, checked.
     pub affinity: ExecAffinity,
+    /// The container's `linux.memoryPolicy`, which holds for exec'd processes too.
+    pub memory_policy: Option<&'a memory_policy::Policy>,
 }
 
 /// Namespace types in the order they are considered; user is joined in the middle
@@ -166,6 +169,9 @@ fn setup(
         )?;
     }
     let program = attributes::resolve(process)?;
+    if let Some(p) = opts.memory_policy {
+        memory_policy::apply(p).map_err(|e| e.to_string())?;
+    }
     let nnp = attributes::switch_privileges(process, &program, opts.seccomp)?;
     init::mark_cloexec(3 + opts.preserve_fds as RawFd);
     if nnp {

@@ -1,7 +1,8 @@
 //! The container's init, from the clone to execve: namespaces (join, user,
 //! unshare, second fork), root filesystem, sysctl, terminal, hostname, then the
-//! process attributes (cwd, env, groups, uid/gid, capabilities, no_new_privs,
-//! umask), then the wait on the exec FIFO and the exec.
+//! process attributes (cwd, env, scheduler, ioPriority, memoryPolicy, groups,
+//! uid/gid, capabilities, no_new_privs, umask), then the wait on the exec FIFO and
+//! the exec.
 //!
 //! Every failure is sent to the parent as one `Message::Error` naming the spec
 //! field and the step; the parent prints it and cleans up.
@@ -10,7 +11,7 @@ use crate::bundle::Bundle;
 use crate::hooks::{self, Kind};
 use crate::linux::namespaces::{self, OpenNamespace};
 use crate::linux::rootfs::{self, RootfsOptions};
-use crate::linux::{personality, scheduler, sysctl, user};
+use crate::linux::{memory_policy, personality, scheduler, sysctl, user};
 use crate::process::attributes::{self, ConsoleTarget};
 use crate::process::channel::{Channel, Message};
 use crate::process::spawn::ClonePlan;
@@ -158,6 +159,9 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     }
     if let Some(p) = process.io_priority() {
         scheduler::apply_io_priority(p).map_err(|e| e.to_string())?;
+    }
+    if let Some(p) = &a.bundle.memory_policy {
+        memory_policy::apply(p).map_err(|e| e.to_string())?;
     }
     let seccomp = a.bundle.seccomp.as_ref();
     let no_new_privs = attributes::switch_privileges(process, &program, seccomp)?;
