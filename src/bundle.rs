@@ -3,7 +3,7 @@
 //! anything is created.
 
 use crate::linux::namespaces::{NamespaceError, NamespacePlan};
-use crate::linux::{cpu_affinity, memory_policy, rlimits, sysctl, user};
+use crate::linux::{cpu_affinity, memory_policy, net_devices, rlimits, sysctl, user};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,8 @@ pub enum BundleError {
     CpuAffinity(#[from] cpu_affinity::AffinityError),
     #[error(transparent)]
     MemoryPolicy(#[from] memory_policy::MemoryPolicyError),
+    #[error(transparent)]
+    NetDevices(#[from] net_devices::NetDevicesError),
 }
 
 fn invalid(field: &str, msg: impl Into<String>) -> BundleError {
@@ -233,6 +235,9 @@ pub fn validate(spec: &Spec) -> Result<NamespacePlan, BundleError> {
             plan.has(LinuxNamespaceType::Uts),
         )?;
     }
+    if let Some(d) = linux.and_then(|l| l.net_devices().as_ref()) {
+        net_devices::validate(d, plan.has(LinuxNamespaceType::Network))?;
+    }
     if let Some(p) = linux.and_then(|l| l.memory_policy().as_ref()) {
         memory_policy::validate(p)?;
     }
@@ -364,6 +369,19 @@ mod tests {
             e.starts_with("config.json: linux.memoryPolicy.mode: unknown variant"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn net_devices_need_a_network_namespace() {
+        let mut v = base();
+        v["linux"]["netDevices"] = serde_json::json!({"hv0": {"name": "eth1"}});
+        let e = check(v.clone()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("linux.netDevices: needs a network namespace"),
+            "{e}"
+        );
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "network"}]);
+        assert!(check(v).is_ok());
     }
 
     #[test]

@@ -124,6 +124,7 @@ pub fn features() -> serde_json::Value {
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": true}},
+            "netDevices": {"enabled": true},
             "memoryPolicy": {
                 "modes": crate::linux::memory_policy::MODES,
                 "flags": crate::linux::memory_policy::FLAGS
@@ -177,6 +178,7 @@ mod tests {
                 .len(),
             3
         );
+        assert_eq!(f["linux"]["netDevices"]["enabled"], true);
         assert!(f["linux"]["capabilities"]
             .as_array()
             .unwrap()

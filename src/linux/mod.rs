@@ -12,6 +12,8 @@ pub mod mount_attr;
 pub mod mount_options;
 pub mod mounts;
 pub mod namespaces;
+pub mod net_devices;
+pub mod netlink;
 pub mod personality;
 pub mod rlimits;
 pub mod rootfs;

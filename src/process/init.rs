@@ -11,7 +11,7 @@ use crate::bundle::Bundle;
 use crate::hooks::{self, Kind};
 use crate::linux::namespaces::{self, OpenNamespace};
 use crate::linux::rootfs::{self, RootfsOptions};
-use crate::linux::{memory_policy, personality, scheduler, sysctl, user};
+use crate::linux::{memory_policy, net_devices, personality, scheduler, sysctl, user};
 use crate::process::attributes::{self, ConsoleTarget};
 use crate::process::channel::{Channel, Message};
 use crate::process::spawn::ClonePlan;
@@ -88,6 +88,13 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     }
     if a.plan.must_fork {
         second_fork(a)?;
+    }
+    if !net_devices::of(spec).is_empty() {
+        // Every namespace is in place: the parent moves the devices in now.
+        a.channel
+            .send(&Message::NetDevices)
+            .map_err(|e| e.to_string())?;
+        wait_go(&a.channel)?;
     }
     // SAFETY: prctl with integer arguments. The id maps are written by now.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
