@@ -3,7 +3,7 @@
 //! anything is created.
 
 use crate::linux::namespaces::{NamespaceError, NamespacePlan};
-use crate::linux::{rlimits, sysctl, user};
+use crate::linux::{cpu_affinity, memory_policy, net_devices, rlimits, sysctl, user};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::{Path, PathBuf};
 
@@ -40,6 +40,12 @@ pub enum BundleError {
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    CpuAffinity(#[from] cpu_affinity::AffinityError),
+    #[error(transparent)]
+    MemoryPolicy(#[from] memory_policy::MemoryPolicyError),
+    #[error(transparent)]
+    NetDevices(#[from] net_devices::NetDevicesError),
 }
 
 fn invalid(field: &str, msg: impl Into<String>) -> BundleError {
@@ -60,21 +66,44 @@ pub struct Bundle {
     pub namespaces: NamespacePlan,
     /// `linux.seccomp`, compiled before the clone; the init only installs it.
     pub seccomp: Option<crate::seccomp::Program>,
+    /// `linux.memoryPolicy`, checked; the init and exec'd processes set it.
+    pub memory_policy: Option<memory_policy::Policy>,
 }
 
 /// Parse config.json text; a bad field is reported by its JSON path, e.g.
 /// `process.rlimits[2].type: unknown variant "RLIMIT_FOO"`.
 pub fn parse(text: &str) -> Result<Spec, BundleError> {
-    let de = &mut serde_json::Deserializer::from_str(text);
+    match deserialize(&mut serde_json::Deserializer::from_str(text)) {
+        Err((path, _)) if path.starts_with("process.execCPUAffinity.") => parse_again(text),
+        other => other.map_err(parse_error),
+    }
+}
+
+/// oci-spec refuses an empty `process.execCPUAffinity` list, which the spec
+/// allows: parse once more without the empty lists.
+fn parse_again(text: &str) -> Result<Spec, BundleError> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| BundleError::Parse(e.to_string()))?;
+    if let Some(process) = value.get_mut("process") {
+        cpu_affinity::drop_empty_lists(process);
+    }
+    deserialize(value).map_err(parse_error)
+}
+
+/// Deserialize a Spec, keeping the JSON path of a failure: (path, error).
+fn deserialize<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Spec, (String, String)> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path == "." || path.is_empty() {
-            BundleError::Parse(inner)
-        } else {
-            BundleError::Parse(format!("{path}: {inner}"))
-        }
+        (path, e.into_inner().to_string())
     })
+}
+
+fn parse_error((path, inner): (String, String)) -> BundleError {
+    if path == "." || path.is_empty() {
+        BundleError::Parse(inner)
+    } else {
+        BundleError::Parse(format!("{path}: {inner}"))
+    }
 }
 
 /// Load the bundle in `dir` (relative to the current directory).
@@ -115,12 +144,19 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
         Some(s) => Some(crate::seccomp::compile(s)?),
         None => None,
     };
+    let memory_policy = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+        .map(memory_policy::validate)
+        .transpose()?;
     Ok(Bundle {
         dir,
         rootfs,
         spec,
         namespaces,
         seccomp,
+        memory_policy,
     })
 }
 
@@ -143,6 +179,8 @@ pub fn validate(spec: &Spec) -> Result<NamespacePlan, BundleError> {
     if let Some(r) = process.rlimits() {
         rlimits::validate(r)?;
     }
+    // Only exec'd processes use it, but a bad list is an error in the config.
+    cpu_affinity::plan(process.exec_cpu_affinity().as_ref())?;
     let linux = spec.linux().as_ref();
     let plan = NamespacePlan::from_spec(
         linux
@@ -196,6 +234,12 @@ pub fn validate(spec: &Spec) -> Result<NamespacePlan, BundleError> {
             plan.has(LinuxNamespaceType::Ipc),
             plan.has(LinuxNamespaceType::Uts),
         )?;
+    }
+    if let Some(d) = linux.and_then(|l| l.net_devices().as_ref()) {
+        net_devices::validate(d, plan.has(LinuxNamespaceType::Network))?;
+    }
+    if let Some(p) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        memory_policy::validate(p)?;
     }
     if let Some(offsets) = linux.and_then(|l| l.time_offsets().as_ref()) {
         if !offsets.is_empty() && !plan.creates(LinuxNamespaceType::Time) {
@@ -282,6 +326,62 @@ mod tests {
         let mut v = base();
         v["hostname"] = "x".into();
         assert!(check(v).unwrap_err().to_string().starts_with("hostname:"));
+    }
+
+    #[test]
+    fn exec_cpu_affinity_lists_are_checked() {
+        let mut v = base();
+        v["process"]["execCPUAffinity"] = serde_json::json!({"initial": "0", "final": "2-1"});
+        let e = check(v).unwrap_err().to_string();
+        assert!(e.starts_with("process.execCPUAffinity.final: range"), "{e}");
+        let mut v = base();
+        v["process"]["execCPUAffinity"] = serde_json::json!({"initial": "0-x"});
+        let e = check(v).unwrap_err().to_string();
+        assert!(
+            e.starts_with("config.json: process.execCPUAffinity.initial: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn empty_exec_cpu_affinity_lists_mean_unset() {
+        let mut v = base();
+        v["process"]["execCPUAffinity"] = serde_json::json!({"initial": "", "final": "0"});
+        let spec = parse(&v.to_string()).unwrap();
+        let a = spec.process().as_ref().unwrap().exec_cpu_affinity().clone();
+        assert_eq!(a.as_ref().unwrap().initial(), &None);
+        assert!(check(v).is_ok());
+    }
+
+    #[test]
+    fn memory_policy_is_checked() {
+        let mut v = base();
+        v["linux"]["memoryPolicy"] = serde_json::json!({"mode": "MPOL_BIND"});
+        let e = check(v).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "linux.memoryPolicy.nodes: MPOL_BIND needs at least one node"
+        );
+        let mut v = base();
+        v["linux"]["memoryPolicy"] = serde_json::json!({"mode": "MPOL_FOO"});
+        let e = check(v).unwrap_err().to_string();
+        assert!(
+            e.starts_with("config.json: linux.memoryPolicy.mode: unknown variant"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn net_devices_need_a_network_namespace() {
+        let mut v = base();
+        v["linux"]["netDevices"] = serde_json::json!({"hv0": {"name": "eth1"}});
+        let e = check(v.clone()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("linux.netDevices: needs a network namespace"),
+            "{e}"
+        );
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "network"}]);
+        assert!(check(v).is_ok());
     }
 
     #[test]

@@ -137,7 +137,7 @@ fn spawn_and_save(
     console_socket: Option<&OwnedFd>,
     cgroup: &Cgroup,
 ) -> Result<(State, Spawned), CommandError> {
-    let spawned = spawn::spawn(&SpawnOptions {
+    let mut spawned = spawn::spawn(&SpawnOptions {
         bundle,
         exec_fifo: fifo,
         console_socket,
@@ -175,10 +175,16 @@ fn spawn_and_save(
             Some(p) => write_pid_file(p, spawned.pid),
             None => Ok(()),
         });
+    let net_devices = spawned.net_devices.take();
     if let Err(e) = saved {
+        if let Some(mut moved) = net_devices {
+            moved.restore();
+        }
         crate::commands::kill::kill_and_wait(&state);
         return Err(e);
     }
+    // Saved: from now on the init alone keeps the network namespace alive.
+    drop(net_devices);
     Ok((state, spawned))
 }
 

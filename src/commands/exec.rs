@@ -4,7 +4,7 @@
 
 use crate::cli::ExecArgs;
 use crate::commands::{create, CommandError, Context};
-use crate::linux::console;
+use crate::linux::{console, cpu_affinity};
 use crate::process::exec::{self, ExecOptions};
 use crate::process::foreground;
 use crate::state::Status;
@@ -28,6 +28,8 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
     // The container's config: the base of the process, and its seccomp profile.
     let bundle = crate::bundle::load(&state.bundle).ok();
     let process = build_process(bundle.as_ref(), args)?;
+    let affinity = cpu_affinity::plan(process.exec_cpu_affinity().as_ref())
+        .map_err(|e| CommandError::msg(e.to_string()))?;
     let terminal = process.terminal().unwrap_or(false);
     if args.detach && terminal && args.console_socket.is_none() {
         return Err(CommandError::msg(
@@ -50,6 +52,8 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
         preserve_fds: args.preserve_fds,
         seccomp: bundle.as_ref().and_then(|b| b.seccomp.as_ref()),
         cgroup: state.cgroup.as_ref(),
+        affinity,
+        memory_policy: bundle.as_ref().and_then(|b| b.memory_policy.as_ref()),
     })?;
     if let Some(p) = &args.pid_file {
         create::write_pid_file(p, spawned.pid)?;
@@ -72,10 +76,12 @@ fn build_process(
     if let Some(file) = &args.process {
         let text = std::fs::read_to_string(file)
             .map_err(CommandError::io(format!("--process {}", file.display())))?;
-        let de = &mut serde_json::Deserializer::from_str(&text);
-        let p: Process = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| CommandError::msg(format!("--process {}: {e}", file.display())))?;
+        cpu_affinity::drop_empty_lists(&mut value);
+        let p: Process = serde_path_to_error::deserialize(value).map_err(|e| {
             CommandError::msg(format!(
-                "--process {}: {}: {}",
+                "--process {}: process.{}: {}",
                 file.display(),
                 e.path(),
                 e.inner()

@@ -123,7 +123,12 @@ pub fn features() -> serde_json::Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": true}}
+            "mountExtensions": {"idmap": {"enabled": true}},
+            "netDevices": {"enabled": true},
+            "memoryPolicy": {
+                "modes": crate::linux::memory_policy::MODES,
+                "flags": crate::linux::memory_policy::FLAGS
+            }
         },
         "annotations": {
             "org.opencontainers.runtime.husk.version": env!("CARGO_PKG_VERSION")
@@ -159,6 +164,21 @@ mod tests {
         let f = features();
         assert_eq!(f["ociVersionMax"], "1.3.0");
         assert!(f["linux"]["namespaces"].as_array().unwrap().len() == 8);
+        assert_eq!(
+            f["linux"]["memoryPolicy"]["modes"]
+                .as_array()
+                .unwrap()
+                .len(),
+            7
+        );
+        assert_eq!(
+            f["linux"]["memoryPolicy"]["flags"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(f["linux"]["netDevices"]["enabled"], true);
         assert!(f["linux"]["capabilities"]
             .as_array()
             .unwrap()

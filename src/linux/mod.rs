@@ -4,11 +4,16 @@
 pub mod capabilities;
 pub mod cgroup_mounts;
 pub mod console;
+pub mod cpu_affinity;
 pub mod devices;
+pub mod list_format;
+pub mod memory_policy;
 pub mod mount_attr;
 pub mod mount_options;
 pub mod mounts;
 pub mod namespaces;
+pub mod net_devices;
+pub mod netlink;
 pub mod personality;
 pub mod rlimits;
 pub mod rootfs;

@@ -33,6 +33,12 @@ pub enum Message {
     Pid(i32),
     /// Child -> parent: it unshared its user namespace; write the id maps, then `Go`.
     MapsPlease,
+    /// Exec'd process -> parent: it joined the container's namespaces; put it (the
+    /// current pid) into the container's cgroup, then `Go`.
+    CgroupPlease,
+    /// Init -> parent: its namespaces are in place: move `linux.netDevices` into
+    /// its network namespace, then `Go`.
+    NetDevices,
     /// Init -> parent: every mount is done, the pivot has not happened: run the
     /// prestart and createRuntime hooks, then answer with `State`.
     Mounted,
@@ -57,6 +63,8 @@ impl Message {
             Message::MapsPlease => (6, 0, ""),
             Message::Mounted => (7, 0, ""),
             Message::State(t) => (8, 0, t.as_str()),
+            Message::CgroupPlease => (9, 0, ""),
+            Message::NetDevices => (10, 0, ""),
         };
         let mut buf = Vec::with_capacity(5 + text.len());
         buf.push(kind);
@@ -81,6 +89,8 @@ impl Message {
             6 => Message::MapsPlease,
             7 => Message::Mounted,
             8 => Message::State(text()),
+            9 => Message::CgroupPlease,
+            10 => Message::NetDevices,
             _ => return Err(ChannelError::Malformed(buf.len())),
         })
     }
@@ -184,6 +194,8 @@ mod tests {
             Message::Go,
             Message::Pid(4242),
             Message::Ready,
+            Message::CgroupPlease,
+            Message::NetDevices,
             Message::Error("mounts[3] /data: mount: Operation not permitted".into()),
         ] {
             a.send(&m).unwrap();

@@ -1,11 +1,16 @@
 //! Starting a new process inside a running container (`husk exec`): join the
-//! init's namespaces, fork into its pid namespace, apply the process attributes
-//! (terminal, cwd, env, user, capabilities, no_new_privs, umask) and execve.
+//! init's namespaces, take `process.execCPUAffinity.initial`, fork into its pid
+//! namespace, join its cgroup, take `execCPUAffinity.final`, apply the process
+//! attributes (terminal, cwd, env, the container's memoryPolicy, user,
+//! capabilities, no_new_privs, umask) and execve.
 //!
 //! The parent side mirrors `spawn`: clone, rlimits and oomScoreAdj on the child,
-//! `Go`, then `Pid` (after the fork into the pid namespace), optional `Console`,
+//! `Go`, then `Pid` (after the fork into the pid namespace), `CgroupPlease` (the
+//! parent adds the pid to the cgroup and answers `Go`), optional `Console`,
 //! `Ready` | `Error`.
 
+use crate::linux::cpu_affinity::{self, ExecAffinity};
+use crate::linux::memory_policy;
 use crate::linux::namespaces::{self, OpenNamespace};
 
 use crate::process::attributes::{self, ConsoleTarget};
@@ -29,6 +34,10 @@ pub struct ExecOptions<'a> {
     pub cgroup: Option<&'a crate::cgroups::Cgroup>,
     /// The container's `linux.seccomp`, which applies to exec'd processes too.
     pub seccomp: Option<&'a crate::seccomp::Program>,
+    /// `process.execCPUAffinity`, checked.
+    pub affinity: ExecAffinity,
+    /// The container's `linux.memoryPolicy`, which holds for exec'd processes too.
+    pub memory_policy: Option<&'a memory_policy::Policy>,
 }
 
 /// Namespace types in the order they are considered; user is joined in the middle
@@ -109,12 +118,17 @@ fn drive(
 ) -> Result<Spawned, DriveError> {
     let fail = |e: SpawnError, pids: &[i32]| (e, pids.to_vec());
     spawn::apply_process_limits(child, opts.process).map_err(|e| fail(e, &[child]))?;
-    if let Some(cg) = opts.cgroup {
-        cg.add_pid(child).map_err(|e| fail(e.into(), &[child]))?;
-    }
     ch.send(&Message::Go)
         .map_err(|e| fail(e.into(), &[child]))?;
-    spawn::await_ready(ch, child, must_fork, |_, _| Ok(false))
+    spawn::await_ready(ch, child, must_fork, |msg, pid| match (msg, opts.cgroup) {
+        (Message::CgroupPlease, Some(cg)) => {
+            cg.add_pid(pid).map_err(|e| fail(e.into(), &[pid, child]))?;
+            ch.send(&Message::Go)
+                .map_err(|e| fail(e.into(), &[pid, child]))?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    })
 }
 
 fn child_main(ch: &Channel, nss: &[OpenNamespace], opts: &ExecOptions, must_fork: bool) -> ! {
@@ -140,25 +154,7 @@ fn setup(
     keep.extend(nss.iter().map(|n| n.fd.as_raw_fd()));
     init::close_fds_except(3 + opts.preserve_fds as RawFd, &keep);
     init::wait_go(ch)?;
-    init::join_namespaces(nss)?;
-    if must_fork {
-        // SAFETY: single-threaded process; the child continues with a copy of memory.
-        match unsafe { libc::fork() } {
-            -1 => {
-                return Err(init::os_err(
-                    "exec",
-                    "fork into the pid namespace",
-                    nix::Error::last(),
-                ))
-            }
-            0 => {}
-            grandchild => {
-                let _ = ch.send(&Message::Pid(grandchild));
-                // SAFETY: the intermediate process ends here.
-                unsafe { libc::_exit(0) }
-            }
-        }
-    }
+    enter_container(ch, nss, opts, must_fork)?;
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     if process.terminal().unwrap_or(false) {
@@ -173,6 +169,9 @@ fn setup(
         )?;
     }
     let program = attributes::resolve(process)?;
+    if let Some(p) = opts.memory_policy {
+        memory_policy::apply(p).map_err(|e| e.to_string())?;
+    }
     let nnp = attributes::switch_privileges(process, &program, opts.seccomp)?;
     init::mark_cloexec(3 + opts.preserve_fds as RawFd);
     if nnp {
@@ -182,4 +181,47 @@ fn setup(
     let args = process.args().as_ref().expect("checked by resolve");
     // The sync channel is close-on-exec: the parent sees EOF once execve succeeds.
     init::exec(&program.exe, args, &program.env)
+}
+
+/// Join the container: its namespaces, `execCPUAffinity.initial`, the fork into
+/// its pid namespace, its cgroup (placed by the parent), `execCPUAffinity.final`.
+fn enter_container(
+    ch: &Channel,
+    nss: &[OpenNamespace],
+    opts: &ExecOptions,
+    must_fork: bool,
+) -> Result<(), String> {
+    init::join_namespaces(nss)?;
+    cpu_affinity::apply(opts.affinity.initial.as_ref()).map_err(|e| e.to_string())?;
+    if must_fork {
+        fork_into_pid_namespace(ch, opts.cgroup.is_some())?;
+    } else if opts.cgroup.is_some() {
+        ch.send(&Message::CgroupPlease).map_err(|e| e.to_string())?;
+    }
+    if opts.cgroup.is_some() {
+        init::wait_go(ch)?;
+    }
+    cpu_affinity::apply(opts.affinity.last.as_ref()).map_err(|e| e.to_string())
+}
+
+/// Fork; the intermediate reports the new pid (and asks for the cgroup on the
+/// new process's behalf, so the parent knows the pid first) and exits.
+fn fork_into_pid_namespace(ch: &Channel, ask_cgroup: bool) -> Result<(), String> {
+    // SAFETY: single-threaded process; the child continues with a copy of memory.
+    match unsafe { libc::fork() } {
+        -1 => Err(init::os_err(
+            "exec",
+            "fork into the pid namespace",
+            nix::Error::last(),
+        )),
+        0 => Ok(()),
+        grandchild => {
+            let _ = ch.send(&Message::Pid(grandchild));
+            if ask_cgroup {
+                let _ = ch.send(&Message::CgroupPlease);
+            }
+            // SAFETY: the intermediate process ends here.
+            unsafe { libc::_exit(0) }
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! The container's init, from the clone to execve: namespaces (join, user,
 //! unshare, second fork), root filesystem, sysctl, terminal, hostname, then the
-//! process attributes (cwd, env, groups, uid/gid, capabilities, no_new_privs,
-//! umask), then the wait on the exec FIFO and the exec.
+//! process attributes (cwd, env, scheduler, ioPriority, memoryPolicy, groups,
+//! uid/gid, capabilities, no_new_privs, umask), then the wait on the exec FIFO and
+//! the exec.
 //!
 //! Every failure is sent to the parent as one `Message::Error` naming the spec
 //! field and the step; the parent prints it and cleans up.
@@ -10,7 +11,7 @@ use crate::bundle::Bundle;
 use crate::hooks::{self, Kind};
 use crate::linux::namespaces::{self, OpenNamespace};
 use crate::linux::rootfs::{self, RootfsOptions};
-use crate::linux::{personality, scheduler, sysctl, user};
+use crate::linux::{memory_policy, net_devices, personality, scheduler, sysctl, user};
 use crate::process::attributes::{self, ConsoleTarget};
 use crate::process::channel::{Channel, Message};
 use crate::process::spawn::ClonePlan;
@@ -88,6 +89,13 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     if a.plan.must_fork {
         second_fork(a)?;
     }
+    if !net_devices::of(spec).is_empty() {
+        // Every namespace is in place: the parent moves the devices in now.
+        a.channel
+            .send(&Message::NetDevices)
+            .map_err(|e| e.to_string())?;
+        wait_go(&a.channel)?;
+    }
     // SAFETY: prctl with integer arguments. The id maps are written by now.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 
@@ -158,6 +166,9 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     }
     if let Some(p) = process.io_priority() {
         scheduler::apply_io_priority(p).map_err(|e| e.to_string())?;
+    }
+    if let Some(p) = &a.bundle.memory_policy {
+        memory_policy::apply(p).map_err(|e| e.to_string())?;
     }
     let seccomp = a.bundle.seccomp.as_ref();
     let no_new_privs = attributes::switch_privileges(process, &program, seccomp)?;

@@ -10,6 +10,7 @@ use crate::bundle::Bundle;
 use crate::cgroups::{Cgroup, CgroupError};
 use crate::hooks::{self, Kind};
 use crate::linux::namespaces::{self, NamespaceError, OpenNamespace};
+use crate::linux::net_devices::{self, NetDevicesError};
 use crate::linux::{rlimits, user};
 use crate::process::channel::{self, ChannelError, Message};
 use crate::process::init::{self, InitArgs};
@@ -32,6 +33,8 @@ pub enum SpawnError {
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Mount(#[from] crate::linux::mounts::MountError),
+    #[error(transparent)]
+    NetDevices(#[from] NetDevicesError),
     #[error("clone: {0}")]
     Clone(nix::Error),
     #[error("process.oomScoreAdj: writing /proc/{pid}/oom_score_adj: {source}")]
@@ -65,6 +68,9 @@ pub struct SpawnOptions<'a> {
 pub struct Spawned {
     pub pid: i32,
     pub console_master: Option<OwnedFd>,
+    /// `linux.netDevices` moved in: `restore` them if the create fails after all;
+    /// drop once the container is saved (it holds the network namespace).
+    pub net_devices: Option<net_devices::Mover>,
 }
 
 /// How the namespaces map onto clone flags and forks.
@@ -244,6 +250,7 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
     } else {
         Vec::new()
     };
+    let mut mover = net_devices::Mover::prepare(&opts.bundle.spec)?;
     let (parent, child) = channel::pair()?;
     block_all_signals();
     let (pid, in_cgroup) = clone_into(clone_plan.clone_flags, opts.cgroup)?;
@@ -264,9 +271,15 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
     }
     drop(child);
     drop(joined);
-    match drive(pid, &parent, opts, clone_plan, in_cgroup) {
-        Ok(s) => Ok(s),
+    match drive(pid, &parent, opts, clone_plan, in_cgroup, mover.as_mut()) {
+        Ok(mut s) => {
+            s.net_devices = mover;
+            Ok(s)
+        }
         Err((e, pids)) => {
+            if let Some(m) = mover.as_mut() {
+                m.restore();
+            }
             for p in pids {
                 kill_and_reap(p);
             }
@@ -304,6 +317,7 @@ pub(crate) fn await_ready(
                 return Ok(Spawned {
                     pid,
                     console_master,
+                    net_devices: None,
                 })
             }
             Some((Message::Error(text), _)) => {
@@ -362,6 +376,7 @@ fn drive(
     opts: &SpawnOptions,
     clone_plan: ClonePlan,
     in_cgroup: bool,
+    mut mover: Option<&mut net_devices::Mover>,
 ) -> Result<Spawned, DriveError> {
     let spec = &opts.bundle.spec;
     let fail = |e: SpawnError, pids: &[i32]| (e, pids.to_vec());
@@ -390,6 +405,16 @@ fn drive(
             write_id_maps(child, spec).map_err(|e| fail(e, &[child]))?;
             ch.send(&Message::Go)
                 .map_err(|e| fail(e.into(), &[child]))?;
+            Ok(true)
+        }
+        Message::NetDevices => {
+            let Some(m) = mover.as_deref_mut() else {
+                return Ok(false);
+            };
+            m.move_in(init_pid)
+                .map_err(|e| fail(e.into(), &[init_pid, child]))?;
+            ch.send(&Message::Go)
+                .map_err(|e| fail(e.into(), &[init_pid, child]))?;
             Ok(true)
         }
         Message::Mounted => {
