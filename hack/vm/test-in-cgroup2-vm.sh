@@ -4,8 +4,8 @@
 #
 #   1. the conformance suite (runtime-tools-tests/) against each runtime;
 #   2. the cgroup integration tests (integration/tests/{cgroups,cgroups_resources,
-#      update,pause,events,oom,ps,kill}.rs) against husk — the same tests that run on
-#      the host's v1/hybrid layout in `cargo test`.
+#      update,pause,events,oom,ps,kill,exec,exec_cpu_affinity}.rs) against husk —
+#      the same tests that run on the host's v1/hybrid layout in `cargo test`.
 #
 #   hack/vm/test-in-cgroup2-vm.sh [--runtime husk|runc|PATH]... [--only conformance|integration]
 #                                 [--debug] [--verbose] [FILTER...]
@@ -27,7 +27,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VM=$REPO/hack/vm/run-in-cgroup2-vm.sh
 # The integration test binaries that exercise cgroups (integration/tests/<name>.rs).
-INTEGRATION_TESTS=(cgroups cgroups_resources update pause events oom ps kill)
+INTEGRATION_TESTS=(cgroups cgroups_resources update pause events oom ps kill exec exec_cpu_affinity)
 say() { printf 'test-in-cgroup2-vm.sh: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 125; }
 

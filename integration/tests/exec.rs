@@ -196,3 +196,21 @@ fn exec_process_gets_the_containers_seccomp_profile() {
     assert!(out.stdout.contains("Seccomp:\t2"), "{out}");
     assert!(out.stdout.contains("denied"), "{out}");
 }
+
+#[test]
+fn exec_joins_a_user_namespace_container_as_its_root() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.add_namespace("user");
+    let cfg = b.config_mut();
+    cfg["linux"]["uidMappings"] =
+        serde_json::json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    cfg["linux"]["gidMappings"] =
+        serde_json::json!([{ "containerID": 0, "hostID": 200000, "size": 65536 }]);
+    let c = running(&rt, &mut b);
+    let out = rt.cmd(&["exec", c.id(), "sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    out.assert_ok();
+    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(words, ["0", "0", "100000", "65536"], "{out}");
+}

@@ -154,9 +154,12 @@ fn setup(
     keep.extend(nss.iter().map(|n| n.fd.as_raw_fd()));
     init::close_fds_except(3 + opts.preserve_fds as RawFd, &keep);
     init::wait_go(ch)?;
-    enter_container(ch, nss, opts, must_fork)?;
+    // Non-dumpable before joining the container's pid namespace, so no container
+    // process can ptrace it or open its /proc files while it still holds host fds
+    // (CVE-2016-9962); inherited by the fork into the pid namespace.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    enter_container(ch, nss, opts, must_fork)?;
     if process.terminal().unwrap_or(false) {
         attributes::setup_terminal(
             process,
