@@ -205,6 +205,54 @@ fn devices_outside_the_rules_cannot_be_opened() {
     }
 }
 
+/// A node listed in `linux.devices` is created, not allowed by itself: with a
+/// deny-all rule and /dev/kmsg (c 1:11) in `linux.devices`, neither the init nor
+/// an exec'd process may write it (runc: EPERM), on v1 and with the v2 program.
+/// The node itself is there.
+#[test]
+fn a_node_in_linux_devices_is_created_but_not_allowed_by_itself() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let out = b.host_dir("/out");
+    b.config_mut()["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+    b.config_mut()["linux"]["devices"] =
+        json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
+    let probe = "if err=$( (: > /dev/kmsg) 2>&1 ); then echo opened; else echo \"$err\"; fi";
+    b.sh(&format!(
+        "ls -l /dev/kmsg > /out/node; {probe} > /out/init; touch /out/ready; sleep 60"
+    ));
+    let c = rt.container(&b);
+    c.start_ok();
+    assert!(husk_integration::poll::wait_until(
+        husk_integration::poll::PATIENCE,
+        || out.join("ready").exists()
+    ));
+    let node = std::fs::read_to_string(out.join("node")).unwrap();
+    assert!(node.starts_with('c') && node.contains("1,  11"), "{node}");
+    let init = std::fs::read_to_string(out.join("init")).unwrap();
+    assert!(init.contains(EPERM), "init wrote /dev/kmsg: {init}");
+    let exec = rt.cmd(&["exec", c.id(), "sh", "-c", probe]);
+    exec.assert_ok();
+    assert!(exec.stdout.contains(EPERM), "exec wrote /dev/kmsg: {exec}");
+}
+
+/// An access letter other than r, w and m is ignored, as runc ignores it: `rwa`
+/// allows reading and writing (not mknod); the create does not fail.
+#[test]
+fn unknown_access_letters_are_ignored() {
+    require_root!();
+    let got = open_devices(
+        json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": NO_DRIVER, "minor": 1, "access": "rwa"},
+        ]),
+        &[("rwa", NO_DRIVER, 1), ("other", NO_DRIVER, 2)],
+        &[("rwa", "<>"), ("other", "<")],
+    );
+    assert_outcomes(&got, &[("rwa", "<>", ENXIO), ("other", "<", EPERM)]);
+}
+
 /// The rules apply in order with the v1 device controller's meaning, which the
 /// v2 program must have too: on a deny-all default an allow rule adds an
 /// exception (merged into one for the same devices), a deny rule takes access

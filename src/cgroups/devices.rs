@@ -1,12 +1,13 @@
 //! Device cgroup rules: the ones a container gets, in the order they are applied,
 //! and the state they leave a v1 device cgroup in.
 //! As runc: everything is denied first, then `linux.resources.devices` in order,
-//! then runc's default allowed devices, then an allow rule for every configured
-//! `linux.devices` entry. v1 writes them to devices.allow/devices.deny; v2
+//! then runc's default allowed devices. A node in `linux.devices` is only created
+//! (by `linux::devices`), never allowed by itself: access to it is whatever these
+//! rules grant, as in runc. v1 writes them to devices.allow/devices.deny; v2
 //! compiles the state they settle into (`settle`: what the v1 controller would
 //! hold) to an eBPF program (`ebpf`), so both layouts grant the same access.
 
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 /// One rule as the v1 device controller reads it: `c 1:3 rwm`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,31 +76,64 @@ fn type_char(t: LinuxDeviceType) -> Option<char> {
     }
 }
 
+/// `access` of a rule as given (absent: `rwm`).
+fn spec_access(d: &LinuxDeviceCgroup) -> String {
+    d.access().clone().unwrap_or_else(|| "rwm".to_string())
+}
+
+/// The letters of `access` the device controller knows (r, w, m), in their order;
+/// runc ignores the others (`rwa` allows rw).
+fn known_access(access: &str) -> String {
+    access.chars().filter(|c| "rwm".contains(*c)).collect()
+}
+
 fn from_spec(d: &LinuxDeviceCgroup) -> Option<Rule> {
     let typ = type_char(d.typ().unwrap_or_default())?;
+    let access = spec_access(d);
     Some(Rule {
         allow: d.allow(),
         typ,
         major: d.major(),
         minor: d.minor(),
-        access: d.access().clone().unwrap_or_else(|| "rwm".to_string()),
+        // A rule whose letters are all unknown keeps them: `settle` refuses it.
+        access: match known_access(&access) {
+            known if known.is_empty() => access,
+            known => known,
+        },
     })
 }
 
+/// One warning per `linux.resources.devices[i].access` with letters other than
+/// r, w and m, which are ignored as runc ignores them.
+pub fn access_warnings(resources: Option<&[LinuxDeviceCgroup]>) -> Vec<String> {
+    resources
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            let access = spec_access(d);
+            let known = known_access(&access);
+            (known.len() != access.len() && !known.is_empty()).then(|| {
+                format!(
+                    "{FIELD}[{i}].access: {access:?}: ignoring the letters other than r, w \
+                     and m (using {known:?}), as runc does"
+                )
+            })
+        })
+        .collect()
+}
+
 /// The rules to apply after denying everything.
-pub fn rules(resources: Option<&[LinuxDeviceCgroup]>, devices: &[LinuxDevice]) -> Vec<Rule> {
-    sourced_rules(resources, devices)
+pub fn rules(resources: Option<&[LinuxDeviceCgroup]>) -> Vec<Rule> {
+    sourced_rules(resources)
         .into_iter()
         .map(|(_, rule)| rule)
         .collect()
 }
 
 /// `rules`, each with the spec field it comes from (for errors):
-/// `linux.resources.devices[i]`, the defaults, `linux.devices[i]`.
-pub fn sourced_rules(
-    resources: Option<&[LinuxDeviceCgroup]>,
-    devices: &[LinuxDevice],
-) -> Vec<(String, Rule)> {
+/// `linux.resources.devices[i]`, then the defaults.
+pub fn sourced_rules(resources: Option<&[LinuxDeviceCgroup]>) -> Vec<(String, Rule)> {
     let mut out: Vec<(String, Rule)> = resources
         .unwrap_or_default()
         .iter()
@@ -108,16 +142,6 @@ pub fn sourced_rules(
         .collect();
     let default = format!("{FIELD} (default allowed devices)");
     out.extend(default_allowed().into_iter().map(|r| (default.clone(), r)));
-    out.extend(devices.iter().enumerate().filter_map(|(i, d)| {
-        let rule = Rule {
-            allow: true,
-            typ: type_char(d.typ())?,
-            major: Some(d.major()),
-            minor: Some(d.minor()),
-            access: "rwm".to_string(),
-        };
-        Some((format!("linux.devices[{i}]"), rule))
-    }));
     out
 }
 
@@ -270,10 +294,9 @@ fn remove_access(exceptions: &mut Vec<Rule>, rule: &Rule, bits: u8) -> Result<()
 /// settled.
 pub fn container_state(
     resources: Option<&[LinuxDeviceCgroup]>,
-    devices: &[LinuxDevice],
 ) -> Result<Settled, (String, String)> {
     let mut all = vec![(FIELD.to_string(), deny_all())];
-    all.extend(sourced_rules(resources, devices));
+    all.extend(sourced_rules(resources));
     settle(&all)
 }
 

@@ -43,10 +43,7 @@ fn rules_name_their_fields() {
             {"allow": true, "type": "c", "major": 4, "access": "rw"}]"#,
     )
     .unwrap();
-    let dev: LinuxDevice =
-        serde_json::from_str(r#"{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}"#)
-            .unwrap();
-    let rules = sourced_rules(Some(&spec), &[dev]);
+    let rules = sourced_rules(Some(&spec));
     let fields: Vec<&str> = rules.iter().map(|(f, _)| f.as_str()).collect();
     // The FIFO rule (index 1) has no device-controller rule.
     assert_eq!(
@@ -57,13 +54,12 @@ fn rules_name_their_fields() {
         fields[2],
         "linux.resources.devices (default allowed devices)"
     );
-    assert_eq!(fields.last(), Some(&"linux.devices[0]"));
-    assert_eq!(rules.len(), 2 + default_allowed().len() + 1);
+    assert_eq!(rules.len(), 2 + default_allowed().len());
 }
 
 #[test]
 fn a_container_gets_deny_all_and_the_defaults() {
-    let state = container_state(None, &[]).unwrap();
+    let state = container_state(None).unwrap();
     assert!(!state.default_allow);
     assert_eq!(state.exceptions, default_allowed());
     assert_eq!(state.rules()[0], deny_all());
@@ -171,7 +167,7 @@ fn the_defaults_after_user_rules_are_checked_too() {
             {"allow": false, "type": "c", "access": "rw"}]"#,
     )
     .unwrap();
-    let (field, reason) = container_state(Some(&spec), &[]).unwrap_err();
+    let (field, reason) = container_state(Some(&spec)).unwrap_err();
     assert_eq!(field, "linux.resources.devices (default allowed devices)");
     assert!(reason.contains("`c 1:3 rwm`"), "{reason}");
 }
@@ -193,4 +189,44 @@ fn bad_and_empty_access() {
         rule(true, 'c', Some(9), Some(9), ""),
     ];
     assert_eq!(exception_lines(&rules), ["c 4:* rw"]);
+}
+
+#[test]
+fn unknown_access_letters_are_dropped_with_a_warning() {
+    let spec: Vec<LinuxDeviceCgroup> = serde_json::from_str(
+        r#"[{"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rwa"},
+            {"allow": true, "type": "c", "major": 1, "minor": 12, "access": "xyz"},
+            {"allow": true, "type": "c", "major": 1, "minor": 13}]"#,
+    )
+    .unwrap();
+    let rules = rules(Some(&spec));
+    assert_eq!(rules[1].v1_line(), "c 1:11 rw");
+    // Nothing known is left: kept as given, so that `settle` refuses it.
+    assert_eq!(rules[2].v1_line(), "c 1:12 xyz");
+    assert_eq!(rules[3].v1_line(), "c 1:13 rwm");
+    assert_eq!(
+        access_warnings(Some(&spec)),
+        [
+            "linux.resources.devices[1].access: \"rwa\": ignoring the letters other than r, w \
+          and m (using \"rw\"), as runc does"
+        ]
+    );
+    let (field, reason) = container_state(Some(&spec)).unwrap_err();
+    assert_eq!(field, "linux.resources.devices[2]");
+    assert!(reason.contains("invalid access character 'x'"), "{reason}");
+}
+
+#[test]
+fn linux_devices_are_not_allowed_by_themselves() {
+    // deny all + the defaults: a node such as /dev/kmsg (c 1:11) in linux.devices
+    // gets no rule of its own, as in runc.
+    let spec: Vec<LinuxDeviceCgroup> =
+        serde_json::from_str(r#"[{"allow": false, "access": "rwm"}]"#).unwrap();
+    let state = container_state(Some(&spec)).unwrap();
+    assert!(!state.default_allow);
+    assert!(!state
+        .exceptions
+        .iter()
+        .any(|e| e.major == Some(1) && e.minor == Some(11)));
 }

@@ -20,7 +20,7 @@ pub mod stats;
 pub mod v1;
 pub mod v2;
 
-use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 use std::path::{Component, Path, PathBuf};
 
@@ -167,12 +167,16 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Write `linux.resources`; `devices` (linux.devices) are allowed in the device
-    /// cgroup after the default devices, as runc does.
-    pub fn set(&self, r: &LinuxResources, devices: &[LinuxDevice]) -> Result<(), CgroupError> {
+    /// Write `linux.resources`, the device rules included (deny all, the rules,
+    /// runc's default devices). Access letters the controller does not know are
+    /// dropped with a warning, as runc does.
+    pub fn set(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        for w in devices::access_warnings(r.devices().as_deref()) {
+            crate::logging::warn(&w);
+        }
         match self.version {
-            Version::V1 => v1::set(&self.dirs, r, devices)?,
-            Version::V2 => v2::set(&self.dirs[0], r, Some(devices))?,
+            Version::V1 => v1::set(&self.dirs, r)?,
+            Version::V2 => v2::set(&self.dirs[0], r, true)?,
         }
         Ok(())
     }
@@ -182,7 +186,7 @@ impl Cgroup {
     pub fn update(&self, r: &LinuxResources) -> Result<(), CgroupError> {
         match self.version {
             Version::V1 => v1::update(&self.dirs, r)?,
-            Version::V2 => v2::set(&self.dirs[0], r, None)?,
+            Version::V2 => v2::set(&self.dirs[0], r, false)?,
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ fn of<'a>(ws: &'a [Write], controller: &str) -> Vec<(&'a str, &'a str, &'a str)>
 }
 
 fn v1(json: &str) -> Vec<Write> {
-    v1::writes(&resources(json), &[], false).unwrap()
+    v1::writes(&resources(json), false).unwrap()
 }
 
 fn v2(json: &str) -> Vec<Write> {
@@ -339,10 +339,10 @@ fn rdma_lines_v1_v2() {
 #[test]
 fn unified_on_v1_is_an_error() {
     let r = resources(r#"{"unified": {"memory.high": "1000000"}}"#);
-    let e = v1::writes(&r, &[], false).unwrap_err().to_string();
+    let e = v1::writes(&r, false).unwrap_err().to_string();
     assert!(e.starts_with("linux.resources.unified: "), "{e}");
     // An empty map is nothing set.
-    v1::writes(&resources(r#"{"unified": {}}"#), &[], false).unwrap();
+    v1::writes(&resources(r#"{"unified": {}}"#), false).unwrap();
 }
 
 /// A fake v2 cgroup: cgroup.controllers and empty files named `files`.
@@ -369,7 +369,7 @@ fn read(d: &Dir, f: &str) -> String {
 fn unified_v2_writes_existing_files_and_validates_keys() {
     let (_t, d) = fake_v2("cpu memory", &["memory.high", "cpu.weight.nice"]);
     let r = resources(r#"{"unified": {"memory.high": "1000000", "cpu.weight.nice": "5"}}"#);
-    v2::set(&d, &r, None).unwrap();
+    v2::set(&d, &r, false).unwrap();
     assert_eq!(read(&d, "memory.high"), "1000000");
     assert_eq!(read(&d, "cpu.weight.nice"), "5");
     for (key, want) in [
@@ -380,7 +380,7 @@ fn unified_v2_writes_existing_files_and_validates_keys() {
         ("io.max", "the io controller is not available"),
     ] {
         let r = resources(&format!(r#"{{"unified": {{"{key}": "1"}}}}"#));
-        let e = v2::set(&d, &r, None).unwrap_err().to_string();
+        let e = v2::set(&d, &r, false).unwrap_err().to_string();
         assert!(
             e.starts_with(&format!("linux.resources.unified[{key:?}]: ")) && e.contains(want),
             "{key}: {e}"
@@ -395,7 +395,7 @@ fn v2_set_writes_io_max_and_bfq_fallback() {
         r#"{"blockIO": {"weightDevice": [{"major": 254, "minor": 0, "weight": 1000}],
             "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 4096}]}}"#,
     );
-    v2::set(&d, &r, None).unwrap();
+    v2::set(&d, &r, false).unwrap();
     assert_eq!(read(&d, "io.weight"), "254:0 10000");
     assert_eq!(read(&d, "io.max"), "254:0 rbps=4096");
 }
@@ -405,7 +405,7 @@ fn check_before_update_refuses_a_limit_not_above_usage() {
     let (_t, d) = fake_v2("memory", &["memory.max", "memory.swap.max"]);
     std::fs::write(d.path.join("memory.current"), "5000\n").unwrap();
     let r = resources(r#"{"memory": {"limit": 5000, "checkBeforeUpdate": true}}"#);
-    let e = v2::set(&d, &r, None).unwrap_err().to_string();
+    let e = v2::set(&d, &r, false).unwrap_err().to_string();
     assert!(
         e.starts_with("linux.resources.memory.checkBeforeUpdate: ")
             && e.contains("memory.current")
@@ -415,9 +415,9 @@ fn check_before_update_refuses_a_limit_not_above_usage() {
     assert_eq!(read(&d, "memory.max"), "", "nothing written");
     // Above the usage, or without the flag: written.
     let r = resources(r#"{"memory": {"limit": 5001, "checkBeforeUpdate": true}}"#);
-    v2::set(&d, &r, None).unwrap();
+    v2::set(&d, &r, false).unwrap();
     assert_eq!(read(&d, "memory.max"), "5001");
-    v2::set(&d, &resources(r#"{"memory": {"limit": 100}}"#), None).unwrap();
+    v2::set(&d, &resources(r#"{"memory": {"limit": 100}}"#), false).unwrap();
     // v1: memory.usage_in_bytes, memory+swap against memory.memsw.usage_in_bytes.
     let t = tempfile::tempdir().unwrap();
     for (f, v) in [

@@ -5,7 +5,7 @@
 //! `unified` is an error on v1, as in runc.
 
 use super::{apply_write, devices, join_below, make_dirs, missing_dirs, Dir, SysErr, Write};
-use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -123,13 +123,9 @@ fn inherit_cpuset(d: &Dir) -> Result<(), V1Error> {
     Ok(())
 }
 
-/// The writes for `r` (and the device rules for `devices`), in order. With
-/// `swap_first`, memory+swap is written before the memory limit (raising both).
-pub fn writes(
-    r: &LinuxResources,
-    devices: &[LinuxDevice],
-    swap_first: bool,
-) -> Result<Vec<Write>, V1Error> {
+/// The writes for `r` (device rules included), in order. With `swap_first`,
+/// memory+swap is written before the memory limit (raising both).
+pub fn writes(r: &LinuxResources, swap_first: bool) -> Result<Vec<Write>, V1Error> {
     let mut out = Vec::new();
     if let Some(cpu) = r.cpu() {
         if let Some(cpus) = cpu.cpus() {
@@ -155,7 +151,7 @@ pub fn writes(
         "devices.deny",
         "a",
     ));
-    for (field, rule) in devices::sourced_rules(r.devices().as_deref(), devices) {
+    for (field, rule) in devices::sourced_rules(r.devices().as_deref()) {
         let file = if rule.allow {
             "devices.allow"
         } else {
@@ -403,16 +399,16 @@ fn swap_first(dirs: &[Dir], r: &LinuxResources) -> bool {
 /// mount is an error naming the field.
 /// Device rules the controller would ignore in part are refused first
 /// (`devices::settle`).
-pub fn set(dirs: &[Dir], r: &LinuxResources, devices: &[LinuxDevice]) -> Result<(), V1Error> {
-    devices::container_state(r.devices().as_deref(), devices)
+pub fn set(dirs: &[Dir], r: &LinuxResources) -> Result<(), V1Error> {
+    devices::container_state(r.devices().as_deref())
         .map_err(|(field, reason)| V1Error::Invalid { field, reason })?;
-    apply(dirs, r, writes(r, devices, swap_first(dirs, r))?)
+    apply(dirs, r, writes(r, swap_first(dirs, r))?)
 }
 
 /// Write changed resources into a live container's hierarchies (`update`): as
 /// `set`, but the device rules are left as they are.
 pub fn update(dirs: &[Dir], r: &LinuxResources) -> Result<(), V1Error> {
-    let ws = writes(r, &[], swap_first(dirs, r))?
+    let ws = writes(r, swap_first(dirs, r))?
         .into_iter()
         .filter(|w| w.controller != "devices")
         .collect();

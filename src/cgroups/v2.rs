@@ -8,7 +8,7 @@
 //! the same access.
 
 use super::{apply_write, devices, ebpf, join_below, make_dirs, missing_dirs, Dir, SysErr, Write};
-use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -330,25 +330,22 @@ pub fn writes(r: &LinuxResources) -> Result<Vec<Write>, V2Error> {
     Ok(out)
 }
 
-/// The device program for `linux.resources.devices` and `linux.devices`: the
-/// state the v1 rules (deny all, then the rules in order) settle into, so the
+/// The device program for `linux.resources.devices`: the state the v1 rules
+/// (deny all, then the rules in order, then the defaults) settle into, so the
 /// program grants what a v1 device cgroup would.
-pub fn device_program(
-    r: &LinuxResources,
-    devices: &[LinuxDevice],
-) -> Result<Vec<ebpf::Insn>, V2Error> {
-    let state = devices::container_state(r.devices().as_deref(), devices)
+pub fn device_program(r: &LinuxResources) -> Result<Vec<ebpf::Insn>, V2Error> {
+    let state = devices::container_state(r.devices().as_deref())
         .map_err(|(field, reason)| V2Error::Invalid { field, reason })?;
     Ok(ebpf::program(&state.rules())?)
 }
 
 /// Write `r` into the cgroup; a value for a controller the cgroup does not have is
-/// an error naming the field. With `devices` (linux.devices), the device program
-/// is (re)attached too; without, the one attached stays (`update`). `unified`
-/// goes last, as in runc.
-pub fn set(d: &Dir, r: &LinuxResources, devices: Option<&[LinuxDevice]>) -> Result<(), V2Error> {
+/// an error naming the field. With `with_devices`, the device program is
+/// (re)attached too; without, the one attached stays (`update`). `unified` goes
+/// last, as in runc.
+pub fn set(d: &Dir, r: &LinuxResources, with_devices: bool) -> Result<(), V2Error> {
     let writes = writes(r)?;
-    let program = devices.map(|devs| device_program(r, devs)).transpose()?;
+    let program = with_devices.then(|| device_program(r)).transpose()?;
     let unified = r.unified().as_ref().filter(|u| !u.is_empty());
     if writes.is_empty() && unified.is_none() && program.is_none() {
         return Ok(());

@@ -389,8 +389,7 @@ fn drive(
         let resources = linux
             .and_then(|l| l.resources().clone())
             .unwrap_or_default();
-        let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
-        cg.set(&resources, &devices)
+        cg.set(&resources)
             .and_then(|()| if in_cgroup { Ok(()) } else { cg.add_pid(child) })
             .map_err(|e| fail(e.into(), &[child]))?;
     }
