@@ -134,9 +134,11 @@ pub struct ExecArgs {
     /// Pass N additional file descriptors (3..3+N) to the process.
     #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Run in a sub-cgroup of the container (accepted; cgroups come later).
-    #[arg(long, value_name = "PATH")]
-    pub cgroup: Option<String>,
+    /// Run the process in an existing sub-cgroup of the container's cgroup:
+    /// `[CONTROLLER[,CONTROLLER]:]PATH`, PATH relative to the container's cgroup;
+    /// repeatable (one per set of controllers).
+    #[arg(long, value_name = "[CONTROLLER:]PATH")]
+    pub cgroup: Vec<String>,
     /// Allow exec in a paused container.
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,

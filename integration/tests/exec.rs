@@ -4,7 +4,7 @@
 //! for stopped containers and missing programs.
 
 use husk_integration::procfs::ns_inode;
-use husk_integration::{poll, procfs, require_root, Bundle, Container, Runtime};
+use husk_integration::{cgroupfs, poll, procfs, require_root, Bundle, Container, Runtime};
 use std::time::Duration;
 
 fn running<'a>(rt: &'a Runtime, b: &mut Bundle) -> Container<'a> {
@@ -213,4 +213,64 @@ fn exec_joins_a_user_namespace_container_as_its_root() {
     out.assert_ok();
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
     assert_eq!(words, ["0", "0", "100000", "65536"], "{out}");
+}
+
+/// The cgroup path of `controller` (v2: the `0::` line) in a /proc/PID/cgroup text.
+fn cgroup_line_path(text: &str, controller: &str) -> String {
+    let wanted = cgroupfs::by_layout(Some(controller), None);
+    cgroupfs::cgroup_path(text, wanted)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `exec --cgroup [CONTROLLER:]PATH` puts the process into an existing
+/// sub-cgroup of the container's cgroup (on v1 only the named controller's
+/// hierarchy); a path leading out of the container's cgroup (`..`, `../x`) or a
+/// missing sub-cgroup is refused before the process runs.
+#[test]
+fn exec_cgroup_joins_a_sub_cgroup_and_never_leaves_the_containers() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let out = b.host_dir("/out");
+    let c = running(&rt, &mut b);
+    let host = cgroupfs::Cgroup::of(c.pid());
+    let sub = host.dir("pids").join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let own = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap();
+    let arg = cgroupfs::by_layout("pids:sub", "sub");
+    let joined = rt.cmd(&["exec", "--cgroup", arg, c.id(), "cat", "/proc/self/cgroup"]);
+    joined.assert_ok();
+    let pids_path = cgroup_line_path(&joined.stdout, "pids");
+    assert_eq!(
+        pids_path,
+        format!("{}/sub", cgroup_line_path(&own, "pids")),
+        "{joined}"
+    );
+    if !cgroupfs::is_v2() {
+        // Only the named hierarchy changes.
+        assert_eq!(
+            cgroup_line_path(&joined.stdout, "memory"),
+            cgroup_line_path(&own, "memory"),
+            "{joined}"
+        );
+    }
+    let cg_name = host.dir("pids");
+    let sibling = format!("../{}-x", cg_name.file_name().unwrap().to_str().unwrap());
+    for bad in ["..", "../..", sibling.as_str(), "nope", "sub/../../x"] {
+        let arg = cgroupfs::by_layout(format!("pids:{bad}"), bad.to_string());
+        let marker = format!("/out/ran-{}", bad.replace('/', "_"));
+        let res = rt.cmd(&["exec", "--cgroup", &arg, c.id(), "touch", &marker]);
+        assert!(!res.success(), "--cgroup {arg} was accepted: {res}");
+        assert!(
+            !out.join(marker.trim_start_matches("/out/")).exists(),
+            "--cgroup {arg}: the process ran"
+        );
+    }
+    // The sub-cgroup holds no process any more: remove it before the container's.
+    assert!(poll::wait_until(poll::PATIENCE, || std::fs::remove_dir(
+        &sub
+    )
+    .is_ok()
+        || !sub.exists()));
 }

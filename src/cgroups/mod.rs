@@ -17,6 +17,7 @@ pub mod ebpf;
 pub mod freezer;
 pub mod misc;
 pub mod stats;
+pub mod sub;
 pub mod v1;
 pub mod v2;
 
@@ -37,6 +38,8 @@ pub enum CgroupError {
     Freezer(#[from] freezer::FreezerError),
     #[error(transparent)]
     Stats(#[from] stats::StatsError),
+    #[error(transparent)]
+    Sub(#[from] sub::SubCgroupError),
     #[error("linux.cgroupsPath: {what}: {source}")]
     Detect { what: String, source: SysErr },
     #[error("linux.cgroupsPath: {0}")]

@@ -2,6 +2,7 @@
 //! running container. The process starts from the container's `process` in
 //! config.json, changed by the flags, as runc does; `--process` replaces it whole.
 
+use crate::cgroups::sub;
 use crate::cli::ExecArgs;
 use crate::commands::{create, CommandError, Context};
 use crate::linux::{console, cpu_affinity};
@@ -44,6 +45,24 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
+    let cgroup = match &state.cgroup {
+        Some(cg) if !args.cgroup.is_empty() => {
+            let subs = args
+                .cgroup
+                .iter()
+                .map(|a| sub::parse(a))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(crate::cgroups::CgroupError::from)?;
+            Some(sub::apply(cg, &subs).map_err(crate::cgroups::CgroupError::from)?)
+        }
+        Some(cg) => Some(cg.clone()),
+        None if !args.cgroup.is_empty() => {
+            return Err(CommandError::msg(
+                "--cgroup: the container has no cgroup of its own to choose a sub-cgroup of",
+            ))
+        }
+        None => None,
+    };
     let spawned = exec::spawn(&ExecOptions {
         init_pid: state.pid,
         process: &process,
@@ -51,7 +70,7 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
         console_back: terminal && !args.detach && args.console_socket.is_none(),
         preserve_fds: args.preserve_fds,
         seccomp: bundle.as_ref().and_then(|b| b.seccomp.as_ref()),
-        cgroup: state.cgroup.as_ref(),
+        cgroup: cgroup.as_ref(),
         affinity,
         memory_policy: bundle.as_ref().and_then(|b| b.memory_policy.as_ref()),
     })?;
