@@ -2,7 +2,8 @@
 # test.sh — the whole test suite, as README.md and .ci/run call it.
 #
 #   1. cargo build --workspace
-#   2. cargo test --workspace          unit and integration tests (need root)
+#   2. cargo test --workspace          unit and integration tests (need root); the
+#                                      integration tests again against runc
 #   3. runtime-tools-tests/run.sh      the conformance suite, against husk, then
 #                                      against runc (the suite must pass on both)
 #   4. integration/clients/run.sh      podman and containerd driving husk, then runc
@@ -47,6 +48,13 @@ cargo build --workspace || die "build failed"
 
 step "cargo test --workspace"
 cargo test --workspace --no-fail-fast || failed+=("cargo test")
+
+# The integration tests are written against the runtime spec and runc's
+# behaviour: they must pass with runc too (skips name runc's deviations).
+if runc=$(command -v runc); then
+    step "integration tests against runc ($runc)"
+    RUNTIME=$runc cargo test -p husk-integration --no-fail-fast || failed+=("integration (runc)")
+fi
 
 SUITE=runtime-tools-tests/run.sh
 if [ -x "$SUITE" ]; then
