@@ -271,3 +271,93 @@ fn default_placement_is_below_own_cgroup_named_after_the_id() {
         assert_eq!(t.1, want, "{their}");
     }
 }
+
+/// A cgroup made (and frozen) by the test, removed on drop after its processes
+/// are gone; the directory of the freezer (v1) or the one directory (v2).
+struct ForeignCgroup {
+    dir: PathBuf,
+}
+
+impl ForeignCgroup {
+    fn new(controller: &str, name: &str) -> ForeignCgroup {
+        let dir = hierarchy_root(controller).join(name);
+        std::fs::create_dir(&dir).unwrap();
+        ForeignCgroup { dir }
+    }
+
+    fn freeze(&self) {
+        let (file, value) = by_layout(("freezer.state", "FROZEN"), ("cgroup.freeze", "1"));
+        std::fs::write(self.dir.join(file), value).unwrap();
+    }
+
+    fn thaw(&self) {
+        let (file, value) = by_layout(("freezer.state", "THAWED"), ("cgroup.freeze", "0"));
+        let _ = std::fs::write(self.dir.join(file), value);
+    }
+}
+
+impl Drop for ForeignCgroup {
+    fn drop(&mut self) {
+        self.thaw();
+        poll::wait_until(poll::PATIENCE, || {
+            std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists()
+        });
+    }
+}
+
+/// Creating a container in a frozen cgroup would stop its init halfway through
+/// (on v1 beyond even SIGKILL): it is refused before the init is placed, with
+/// runc's words, and nothing is left; the frozen cgroup stays as it was.
+#[test]
+fn create_in_a_frozen_cgroup_is_refused() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let id = rt.new_id("husk-it-frozen");
+    let frozen = ForeignCgroup::new(by_layout("freezer", ""), &id);
+    frozen.freeze();
+    b.config_mut()["linux"]["cgroupsPath"] = json!(format!("/{id}"));
+    b.args(&["true"]);
+    let out = rt.create(&id, &b);
+    out.assert_fail();
+    assert!(
+        out.stderr.contains("container's cgroup unexpectedly frozen"),
+        "{}",
+        out.stderr
+    );
+    assert!(frozen.dir.is_dir(), "the frozen cgroup was removed");
+    let procs = std::fs::read_to_string(frozen.dir.join("cgroup.procs")).unwrap();
+    assert_eq!(procs.trim(), "", "a process was left in the frozen cgroup");
+    let state = rt.state_raw(&id);
+    assert!(!state.success(), "state of the failed create: {state}");
+}
+
+/// A cgroup that already holds a process is joined (runc allows it) with a
+/// warning that says so.
+#[test]
+fn create_in_a_cgroup_with_processes_warns() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let id = rt.new_id("husk-it-shared");
+    let shared = ForeignCgroup::new(by_layout("pids", ""), &id);
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    std::fs::write(shared.dir.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    b.config_mut()["linux"]["cgroupsPath"] = json!(format!("/{id}"));
+    b.args(&["true"]);
+    let out = rt.run(&id, &b);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    out.assert_ok();
+    if is_runc() {
+        skip!("runc 1.1.5 joins a cgroup that has processes without a warning");
+    }
+    assert!(
+        out.stderr.contains("container's cgroup is not empty"),
+        "{}",
+        out.stderr
+    );
+}

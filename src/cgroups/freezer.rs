@@ -113,6 +113,24 @@ pub fn state(version: Version, dirs: &[Dir]) -> Result<FreezerState, FreezerErro
     }
 }
 
+/// The freezer directory that holds a container joining the cgroup frozen, if
+/// any: one frozen or freezing itself, or (v2) frozen through an ancestor
+/// (`cgroup.freeze` 0 but `frozen 1` in cgroup.events). A process moved there
+/// stops where it is; on v1 it cannot even be killed until thawed.
+pub fn frozen_dir(version: Version, dirs: &[Dir]) -> Option<PathBuf> {
+    let d = freezer_dir(version, dirs)?;
+    let frozen = match version {
+        Version::V1 => std::fs::read_to_string(d.path.join("freezer.state"))
+            .is_ok_and(|s| v1_parse_state(&s) != FreezerState::Thawed),
+        Version::V2 => {
+            std::fs::read_to_string(d.path.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+                || std::fs::read_to_string(d.path.join("cgroup.events"))
+                    .is_ok_and(|s| v2_events_frozen(&s) == Some(true))
+        }
+    };
+    frozen.then(|| d.path.clone())
+}
+
 /// Poll `check` with a growing nap until it says done, or PATIENCE passes.
 /// `check` returns (done, what was read).
 fn poll(mut check: impl FnMut() -> Result<(bool, String), FreezerError>) -> Result<(), String> {

@@ -44,6 +44,8 @@ pub enum CgroupError {
     Detect { what: String, source: SysErr },
     #[error("linux.cgroupsPath: {0}")]
     Layout(String),
+    #[error("linux.cgroupsPath: {}: container's cgroup unexpectedly frozen (thaw it, or use another cgroup)", .0.display())]
+    Frozen(PathBuf),
 }
 
 /// An OS error shown as strerror alone ("Invalid argument"), without Rust's
@@ -194,6 +196,27 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Before the init is placed: refuse a frozen cgroup, where the init would
+    /// stop in the middle of its setup (and, on v1, could not be killed until
+    /// thawed), as runc does; a cgroup that already has processes is joined, with
+    /// runc's warning.
+    pub fn check_joinable(&self) -> Result<(), CgroupError> {
+        if let Some(path) = freezer::frozen_dir(self.version, &self.dirs) {
+            return Err(CgroupError::Frozen(path));
+        }
+        if let Some((d, n)) = self.dirs.iter().find_map(|d| {
+            let n = count_procs(&d.path);
+            (n > 0).then_some((d, n))
+        }) {
+            crate::logging::warn(&format!(
+                "linux.cgroupsPath: {}: container's cgroup is not empty: {n} process(es) \
+                 found",
+                d.path.display()
+            ));
+        }
+        Ok(())
+    }
+
     /// Move `pid` into the cgroup in every hierarchy.
     pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
         for d in &self.dirs {
@@ -291,6 +314,13 @@ impl Cgroup {
             (Some((path, source)), Version::V2) => Err(v2::V2Error::Remove { path, source }.into()),
         }
     }
+}
+
+/// The number of processes directly in the cgroup at `dir` (0 if unreadable).
+fn count_procs(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|s| s.lines().filter(|l| !l.trim().is_empty()).count())
+        .unwrap_or(0)
 }
 
 fn read(path: &str) -> Result<String, CgroupError> {

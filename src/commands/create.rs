@@ -110,15 +110,20 @@ fn create_in(
         .and_then(|l| l.cgroups_path().clone());
     let mut cgroup = Cgroup::new(cgroups_path.as_deref(), &args.id)?;
     cgroup.create()?;
-    let made = spawn_and_save(
-        dir,
-        bundle,
-        args,
-        mode,
-        fifo.as_ref(),
-        console_socket.as_ref(),
-        &cgroup,
-    );
+    let made = cgroup
+        .check_joinable()
+        .map_err(CommandError::from)
+        .and_then(|()| {
+            spawn_and_save(
+                dir,
+                bundle,
+                args,
+                mode,
+                fifo.as_ref(),
+                console_socket.as_ref(),
+                &cgroup,
+            )
+        });
     if made.is_err() {
         if let Err(e) = cgroup.destroy() {
             crate::logging::warn(&format!("create {}: {e}", args.id));
