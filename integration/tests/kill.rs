@@ -139,3 +139,22 @@ fn host_children(parent: i32, cmds: &[&str]) -> Vec<i32> {
     });
     found
 }
+
+/// Signal 0 is the liveness probe (`kill ID 0`, also with `--all`): it succeeds
+/// while the container runs, delivers nothing, and fails once it stopped.
+#[test]
+fn signal_zero_probes_liveness() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.args(&["sleep", "60"]);
+    let c = rt.container(&b);
+    c.start_ok();
+    assert!(procfs::wait_cmdline_contains(c.pid(), "sleep"));
+    c.kill("0").assert_ok();
+    rt.cmd(&["kill", "--all", c.id(), "0"]).assert_ok();
+    assert_eq!(c.status().as_deref(), Some("running"));
+    c.kill("KILL").assert_ok();
+    assert!(c.wait_status("stopped"));
+    c.kill("0").assert_fail();
+}

@@ -1,6 +1,7 @@
 //! `husk kill ID [SIGNAL]`: send a signal to the container's init (or, with
 //! `--all`, to every process of its cgroup, or of its pid namespace for state
-//! written before husk managed cgroups).
+//! written before husk managed cgroups). Signal 0 is the liveness probe: it
+//! delivers nothing and succeeds while the container runs.
 
 use crate::cli::KillArgs;
 use crate::commands::{CommandError, Context};
@@ -15,6 +16,13 @@ pub fn run(ctx: &Context, args: &KillArgs) -> Result<i32, CommandError> {
     let status = dir.status(&state);
     if status == Status::Stopped {
         return Err(CommandError::msg("container not running (status: stopped)"));
+    }
+    if sig == 0 {
+        // kill(2) with signal 0 only checks that the init exists (with --all too:
+        // nothing is delivered, so freezing the cgroup to list its pids is moot).
+        return signal(state.pid, 0)
+            .map(|()| 0)
+            .map_err(|e| CommandError::msg(format!("kill {}: {e}", state.pid)));
     }
     if args.all {
         signal_all(&state, sig);
@@ -31,10 +39,11 @@ pub fn run(ctx: &Context, args: &KillArgs) -> Result<i32, CommandError> {
     Ok(0)
 }
 
-/// A signal by name (`KILL`, `SIGKILL`, any case) or number.
+/// A signal by name (`KILL`, `SIGKILL`, any case) or number (0: no signal, the
+/// liveness probe).
 pub fn parse_signal(s: &str) -> Result<i32, CommandError> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
+        if (0..=64).contains(&n) {
             return Ok(n);
         }
         return Err(CommandError::msg(format!("invalid signal number {n}")));
@@ -147,6 +156,8 @@ mod tests {
         assert_eq!(parse_signal("term").unwrap(), 15);
         assert_eq!(parse_signal("10").unwrap(), 10);
         assert!(parse_signal("FOO").is_err());
-        assert!(parse_signal("0").is_err());
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        assert!(parse_signal("65").is_err());
+        assert!(parse_signal("-1").is_err());
     }
 }
