@@ -7,6 +7,11 @@
 //! the init has mounted everything; createContainer in the init before the pivot;
 //! startContainer in the init after `start`, right before execve; poststart in
 //! `start`/`run`; poststop in `delete`.
+//!
+//! Their working directory is runc's (hooks with relative paths depend on it):
+//! the bundle for prestart, createRuntime, poststart and a foreground `run`'s
+//! poststop; the rootfs for createContainer; `process.cwd` for startContainer;
+//! the caller's for the poststop of `delete`.
 
 use oci_spec::runtime::{Hook, Hooks, Spec};
 use std::io::Write;
@@ -152,24 +157,31 @@ pub fn state_json(
     v.to_string()
 }
 
-/// Run every hook of `kind` in order; the first failure is the error.
-pub fn run(kind: Kind, hooks: &[Hook], state: &str) -> Result<(), HookError> {
+/// Run every hook of `kind` in order in `cwd` (None: this process's); the first
+/// failure is the error.
+pub fn run(kind: Kind, hooks: &[Hook], state: &str, cwd: Option<&Path>) -> Result<(), HookError> {
     for (index, h) in hooks.iter().enumerate() {
-        run_one(kind.name(), index, h, state)?;
+        run_one(kind.name(), index, h, state, cwd)?;
     }
     Ok(())
 }
 
 /// Run every hook of `kind`, logging failures as warnings (poststart, poststop).
-pub fn run_warn(kind: Kind, hooks: &[Hook], state: &str, context: &str) {
+pub fn run_warn(kind: Kind, hooks: &[Hook], state: &str, cwd: Option<&Path>, context: &str) {
     for (index, h) in hooks.iter().enumerate() {
-        if let Err(e) = run_one(kind.name(), index, h, state) {
+        if let Err(e) = run_one(kind.name(), index, h, state, cwd) {
             crate::logging::warn(&format!("{context}: {e}"));
         }
     }
 }
 
-fn run_one(kind: &'static str, index: usize, h: &Hook, state: &str) -> Result<(), HookError> {
+fn run_one(
+    kind: &'static str,
+    index: usize,
+    h: &Hook,
+    state: &str,
+    cwd: Option<&Path>,
+) -> Result<(), HookError> {
     let path = h.path().display().to_string();
     let spawn_err = |step: &'static str| {
         let path = path.clone();
@@ -184,6 +196,9 @@ fn run_one(kind: &'static str, index: usize, h: &Hook, state: &str) -> Result<()
     let mut cmd = Command::new(h.path());
     if let Some(args) = h.args().as_ref().filter(|a| !a.is_empty()) {
         cmd.arg0(&args[0]).args(&args[1..]);
+    }
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
     }
     cmd.env_clear();
     for kv in h.env().iter().flatten() {
@@ -255,7 +270,7 @@ mod tests {
             "args": ["sh", "-c", format!("cat > {0}; env >> {0}", out.display())],
             "env": ["ONLY=1"]
         }));
-        run(Kind::Poststart, &[h], "{\"id\":\"x\"}").unwrap();
+        run(Kind::Poststart, &[h], "{\"id\":\"x\"}", None).unwrap();
         let text = std::fs::read_to_string(out).unwrap();
         assert!(text.starts_with("{\"id\":\"x\"}"), "{text}");
         assert!(text.contains("ONLY=1"), "{text}");
@@ -267,7 +282,7 @@ mod tests {
         let fail = hook(
             serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo boom >&2; exit 3"]}),
         );
-        let e = run(Kind::CreateRuntime, &[fail], "{}")
+        let e = run(Kind::CreateRuntime, &[fail], "{}", None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -276,7 +291,9 @@ mod tests {
         );
         let slow =
             hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}));
-        let e = run(Kind::Prestart, &[slow], "{}").unwrap_err().to_string();
+        let e = run(Kind::Prestart, &[slow], "{}", None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("timed out after 1s"), "{e}");
     }
 

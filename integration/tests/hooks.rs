@@ -165,3 +165,59 @@ fn hooks_get_exactly_their_env() {
     assert!(!env.contains("HOME="), "{env}");
     drop(c);
 }
+
+/// A hook that writes its working directory to `file`.
+fn pwd_hook(file: &str) -> Value {
+    json!({"path": "/bin/sh", "args": ["sh", "-c", format!("pwd > {file}")]})
+}
+
+/// Every hook kind runs in runc's working directory (hooks with relative paths
+/// such as `./lib/...` depend on it): the bundle for prestart, createRuntime and
+/// poststart, the rootfs for createContainer, `process.cwd` for
+/// startContainer, the caller's directory for the poststop of `delete`, and the
+/// bundle for the poststop of a foreground `run`.
+#[test]
+fn hooks_run_in_runcs_working_directories() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let out = b.host_dir("/out");
+    let o = |kind: &str| out.join(kind).to_str().unwrap().to_string();
+    b.args(&["sleep", "30"]).cwd("/tmp");
+    b.config_mut()["hooks"] = json!({
+        "prestart": [pwd_hook(&o("prestart"))],
+        "createRuntime": [pwd_hook(&o("createRuntime"))],
+        "createContainer": [pwd_hook(&o("createContainer"))],
+        "startContainer": [pwd_hook("/out/startContainer")],
+        "poststart": [pwd_hook(&o("poststart"))],
+        "poststop": [pwd_hook(&o("poststop"))]
+    });
+    let c = rt.container(&b);
+    c.start_ok();
+    assert!(husk_integration::poll::wait_until(
+        husk_integration::poll::PATIENCE,
+        || out.join("poststart").exists() && out.join("startContainer").exists()
+    ));
+    c.kill("KILL").assert_ok();
+    assert!(c.wait_status("stopped"));
+    c.delete().assert_ok();
+    let read = |kind: &str| {
+        std::fs::read_to_string(out.join(kind))
+            .unwrap_or_else(|e| panic!("{kind}: {e}"))
+            .trim()
+            .to_string()
+    };
+    let bundle = b.path_str().to_string();
+    let caller = std::env::current_dir().unwrap();
+    assert_eq!(read("prestart"), bundle);
+    assert_eq!(read("createRuntime"), bundle);
+    assert_eq!(read("createContainer"), b.rootfs().to_str().unwrap());
+    assert_eq!(read("startContainer"), "/tmp");
+    assert_eq!(read("poststart"), bundle);
+    assert_eq!(read("poststop"), caller.to_str().unwrap(), "delete's poststop");
+
+    std::fs::remove_file(out.join("poststop")).unwrap();
+    b.args(&["true"]);
+    rt.run_bundle(&b).assert_ok();
+    assert_eq!(read("poststop"), bundle, "a foreground run's poststop");
+}

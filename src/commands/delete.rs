@@ -4,6 +4,7 @@
 use crate::cli::DeleteArgs;
 use crate::commands::{kill, CommandError, Context};
 use crate::state::{ContainerDir, State, StateError, Status};
+use std::path::Path;
 
 pub fn run(ctx: &Context, args: &DeleteArgs) -> Result<i32, CommandError> {
     let dir = match ctx.store.open(&args.id) {
@@ -26,15 +27,16 @@ pub fn run(ctx: &Context, args: &DeleteArgs) -> Result<i32, CommandError> {
             )))
         }
     }
-    remove(dir, &state)?;
+    remove(dir, &state, None)?;
     Ok(0)
 }
 
 /// Remove a stopped container: kill what is left in its cgroup (processes of a
 /// container without a pid namespace outlive its init), remove the cgroup, then
-/// the state dir. If the cgroup cannot be removed the state stays, so `delete`
-/// can be retried.
-pub fn remove(dir: ContainerDir, state: &State) -> Result<(), CommandError> {
+/// the state dir, then run the poststop hooks in `hook_dir` (None: the caller's
+/// directory). If the cgroup cannot be removed the state stays, so `delete` can
+/// be retried.
+pub fn remove(dir: ContainerDir, state: &State, hook_dir: Option<&Path>) -> Result<(), CommandError> {
     if let Some(cg) = &state.cgroup {
         kill::signal_all(state, libc::SIGKILL);
         cg.destroy()?;
@@ -47,6 +49,7 @@ pub fn remove(dir: ContainerDir, state: &State) -> Result<(), CommandError> {
             crate::hooks::Kind::Poststop,
             &hooks,
             &json,
+            hook_dir,
             &format!("delete {}", state.id),
         );
     }

@@ -56,7 +56,8 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<i32, CommandError> {
         match dir.load() {
             Ok(s) => {
                 kill::kill_and_wait(&s);
-                if let Err(e) = delete::remove(dir, &s) {
+                // runc's poststop of a foreground run runs in the bundle.
+                if let Err(e) = delete::remove(dir, &s, Some(&s.bundle)) {
                     crate::logging::warn(&format!("run {}: {e}", s.id));
                 }
             }

@@ -78,6 +78,7 @@ pub fn run_poststart(state: &crate::state::State) {
         crate::hooks::Kind::Poststart,
         &hooks,
         &json,
+        Some(&state.bundle),
         &format!("start {}", state.id),
     );
 }

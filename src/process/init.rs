@@ -192,7 +192,8 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     if let Some(state) = &hook_state {
         let state = with_status(state, "created");
         let start = Kind::StartContainer.of(spec);
-        if let Err(e) = hooks::run(Kind::StartContainer, &start, &state) {
+        // In process.cwd, where the init is now.
+        if let Err(e) = hooks::run(Kind::StartContainer, &start, &state, None) {
             fatal("startContainer hook", e);
         }
     }
@@ -218,6 +219,7 @@ fn create_hooks(a: &InitArgs) -> Result<String, String> {
         Kind::CreateContainer,
         &Kind::CreateContainer.of(spec),
         &state,
+        Some(a.bundle.rootfs.as_path()),
     )
     .map_err(|e| e.to_string())?;
     Ok(state)

@@ -425,9 +425,11 @@ fn drive(
                 &opts.bundle.dir,
                 spec.annotations().as_ref(),
             );
-            hooks::run(Kind::Prestart, &Kind::Prestart.of(spec), &state)
+            let bundle = Some(opts.bundle.dir.as_path());
+            hooks::run(Kind::Prestart, &Kind::Prestart.of(spec), &state, bundle)
                 .and_then(|()| {
-                    hooks::run(Kind::CreateRuntime, &Kind::CreateRuntime.of(spec), &state)
+                    let hooks = Kind::CreateRuntime.of(spec);
+                    hooks::run(Kind::CreateRuntime, &hooks, &state, bundle)
                 })
                 .map_err(|e| fail(SpawnError::Hook(e), &[init_pid, child]))?;
             ch.send(&Message::State(state))
