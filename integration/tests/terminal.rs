@@ -11,7 +11,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use husk_integration::poll::PATIENCE;
-use husk_integration::{require_root, Bundle, Runtime};
+use husk_integration::{is_runc, require_root, skip, Bundle, Runtime};
 
 /// Bound on waiting for the container's output: only to avoid hanging forever.
 const OUTPUT_PATIENCE: Duration = Duration::from_secs(60);
@@ -490,14 +490,24 @@ fn termios_key(t: &libc::termios) -> (u32, u32, u32, u32, Vec<u8>) {
 /// Spawn `<runtime> run --bundle <b> <id>` with the slave as stdin/stdout/stderr
 /// and controlling terminal (a new session), as from an interactive shell.
 fn spawn_run_on_tty(rt: &Runtime, b: &Bundle, id: &str, slave: BorrowedFd) -> Child {
+    let stdio = |fd: BorrowedFd| Stdio::from(fd.try_clone_to_owned().expect("dup slave"));
+    spawn_run_on_tty_to(rt, b, id, slave, stdio(slave))
+}
+
+/// `spawn_run_on_tty` with stdout going to `stdout` (`run | od -c` in a shell).
+fn spawn_run_on_tty_to(
+    rt: &Runtime,
+    b: &Bundle,
+    id: &str,
+    slave: BorrowedFd,
+    stdout: Stdio,
+) -> Child {
     b.save();
     b.used_by(id);
     rt.track(id);
     let stdio = |fd: BorrowedFd| Stdio::from(fd.try_clone_to_owned().expect("dup slave"));
     let mut cmd = rt.command(&["run", "--bundle", b.path_str(), id]);
-    cmd.stdin(stdio(slave))
-        .stdout(stdio(slave))
-        .stderr(stdio(slave));
+    cmd.stdin(stdio(slave)).stdout(stdout).stderr(stdio(slave));
     // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -606,6 +616,58 @@ fn foreground_run_relays_input_to_the_container() {
     assert!(lines(&out).contains(&"got:hi"), "output: {out:?}");
     let after = tcgetattr(pty.slave.as_fd());
     assert_eq!(termios_key(&before), termios_key(&after));
+}
+
+/// The container's pty has `onlcr` cleared by a foreground `run`, as runc does:
+/// `echo 444` reaches a caller whose stdout is a pipe as `444\n` (a caller's own
+/// terminal adds its `\r` once, on the way to the screen), and `stty` inside
+/// shows `-onlcr`.
+#[test]
+fn foreground_run_output_keeps_plain_newlines() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let pty = openpty(winsize(24, 80));
+    let b = terminal_bundle("echo 444; stty -a | grep -o -- '-*onlcr'", None);
+    let id = rt.new_id("term-onlcr");
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out");
+    let out_file = std::fs::File::create(&out_path).unwrap();
+    let mut child = Reap(spawn_run_on_tty_to(
+        &rt,
+        &b,
+        &id,
+        pty.slave.as_fd(),
+        Stdio::from(out_file),
+    ));
+    let status = child.0.wait().expect("wait");
+    let out = std::fs::read(&out_path).unwrap();
+    assert!(
+        status.success(),
+        "{status:?}: {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "444\n-onlcr\n",
+        "the bytes the caller's stdout gets"
+    );
+}
+
+/// Without any terminal on the caller's side (stdin /dev/null, stdout a file)
+/// a foreground `run` with `terminal: true` still runs the container and relays
+/// its output with plain newlines (runc 1.1.5 fails: it opens /dev/tty).
+#[test]
+fn foreground_run_with_terminal_and_no_caller_terminal() {
+    require_root!();
+    if is_runc() {
+        skip!("runc 1.1.5 needs a controlling terminal for a foreground run with terminal: true");
+    }
+    let rt = Runtime::from_env();
+    let b = terminal_bundle("echo 444; exit 4", None);
+    let id = rt.new_id("term-notty");
+    let out = rt.run(&id, &b);
+    assert_eq!(out.code(), Some(4), "{out}");
+    assert_eq!(out.stdout, "444\n", "{out}");
 }
 
 // ---------------------------------------------------------------------------

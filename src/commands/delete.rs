@@ -36,7 +36,11 @@ pub fn run(ctx: &Context, args: &DeleteArgs) -> Result<i32, CommandError> {
 /// the state dir, then run the poststop hooks in `hook_dir` (None: the caller's
 /// directory). If the cgroup cannot be removed the state stays, so `delete` can
 /// be retried.
-pub fn remove(dir: ContainerDir, state: &State, hook_dir: Option<&Path>) -> Result<(), CommandError> {
+pub fn remove(
+    dir: ContainerDir,
+    state: &State,
+    hook_dir: Option<&Path>,
+) -> Result<(), CommandError> {
     if let Some(cg) = &state.cgroup {
         kill::signal_all(state, libc::SIGKILL);
         cg.destroy()?;

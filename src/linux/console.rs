@@ -102,6 +102,16 @@ pub fn set_winsize(fd: BorrowedFd, ws: &libc::winsize) -> nix::Result<()> {
     Ok(())
 }
 
+/// Clear `onlcr` in the termios of the pty behind `master` (one termios for the
+/// pair), so output keeps plain `\n` line ends.
+pub fn clear_onlcr(master: BorrowedFd) -> Result<(), ConsoleError> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
+    let mut t = tcgetattr(master).map_err(sys("process.terminal", "tcgetattr on the pty"))?;
+    t.output_flags.remove(OutputFlags::ONLCR);
+    tcsetattr(master, SetArg::TCSANOW, &t)
+        .map_err(sys("process.terminal", "clear onlcr on the pty"))
+}
+
 /// The peer's path inside the container's devpts (`/dev/pts/N`), the payload runc
 /// sends on the console socket.
 pub fn pty_name(master: BorrowedFd) -> Result<String, ConsoleError> {

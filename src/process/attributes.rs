@@ -29,7 +29,9 @@ pub(crate) struct ConsoleTarget<'a> {
 
 /// Allocate the process's terminal and hand the master to `to`. A foreground
 /// relay without `consoleSize` gives the pty the caller's size now, so the process
-/// never sees 0x0 before the relay copies it.
+/// never sees 0x0 before the relay copies it, and clears the pty's `onlcr`, as
+/// runc does: the caller's own terminal (if any) turns `\n` into `\r\n` once, and
+/// output piped to a file keeps the container's bytes (`444\n`, not `444\r\n`).
 pub(crate) fn setup_terminal(process: &Process, uid: u32, to: ConsoleTarget) -> Result<(), String> {
     let inherited = match process.console_size() {
         None if to.back.is_some() => caller_window_size(),
@@ -45,6 +47,7 @@ pub(crate) fn setup_terminal(process: &Process, uid: u32, to: ConsoleTarget) -> 
     if let Some(sock) = to.socket {
         console::send_fd(sock, master.as_fd(), "/dev/console").map_err(|e| e.to_string())?;
     } else if let Some(ch) = to.back {
+        console::clear_onlcr(master.as_fd()).map_err(|e| e.to_string())?;
         ch.send_with_fd(&Message::Console, Some(master.as_raw_fd()))
             .map_err(|e| e.to_string())?;
     }
