@@ -670,6 +670,46 @@ fn foreground_run_with_terminal_and_no_caller_terminal() {
     assert_eq!(out.stdout, "444\n", "{out}");
 }
 
+/// A read-only `/dev` mount with a terminal: /dev/console is made (and the pty
+/// bound onto it) before /dev becomes read-only; the default nodes and links are
+/// there, and /dev stays read-only.
+#[test]
+fn terminal_with_a_read_only_dev() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let pty = openpty(winsize(24, 80));
+    set_nonblocking(pty.master.as_fd());
+    let mut b = terminal_bundle(
+        "ls -l /dev/console; touch /dev/x || echo ro-dev; \
+         ls /dev/null /dev/zero /dev/ptmx /dev/stdout >/dev/null && echo nodes; exit 0",
+        None,
+    );
+    for m in b.config_mut()["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            m["options"].as_array_mut().unwrap().push("ro".into());
+        }
+    }
+    let id = rt.new_id("term-rodev");
+    let mut child = Reap(spawn_run_on_tty(&rt, &b, &id, pty.slave.as_fd()));
+    let mut out = String::new();
+    let code = run_to_exit(&mut child, pty.master.as_fd(), &mut out);
+    assert_eq!(code, Some(0), "output: {out:?}");
+    let console = lines(&out)
+        .into_iter()
+        .find(|l| l.ends_with("/dev/console"))
+        .unwrap_or_else(|| panic!("no /dev/console line: {out:?}"));
+    assert_eq!(
+        char_dev_numbers(console).map(|(major, _)| major),
+        Some("136".to_string()),
+        "/dev/console is the pty: {console:?}"
+    );
+    assert!(
+        lines(&out).contains(&"ro-dev"),
+        "/dev was writable: {out:?}"
+    );
+    assert!(lines(&out).contains(&"nodes"), "default nodes: {out:?}");
+}
+
 // ---------------------------------------------------------------------------
 // run --detach
 

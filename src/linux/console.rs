@@ -332,6 +332,13 @@ fn bind_dev_console(peer: BorrowedFd) -> Result<(), ConsoleError> {
     .map_err(sys("process.terminal", "bind-mount pty onto /dev/console"))
 }
 
+/// Make the /dev/console mountpoint (an empty file) while /dev and the rootfs
+/// are still writable: `rootfs::finish` may make them read-only before the
+/// terminal is set up.
+pub fn prepare_dev_console() -> Result<(), ConsoleError> {
+    console_mount_target().map(drop)
+}
+
 /// An fd for the /dev/console mountpoint: the existing non-symlink file, or a fresh
 /// empty file (a symlink there is removed first, never followed).
 fn console_mount_target() -> Result<OwnedFd, ConsoleError> {

@@ -11,7 +11,7 @@ use crate::bundle::Bundle;
 use crate::hooks::{self, Kind};
 use crate::linux::namespaces::{self, OpenNamespace};
 use crate::linux::rootfs::{self, RootfsOptions};
-use crate::linux::{memory_policy, net_devices, personality, scheduler, sysctl, user};
+use crate::linux::{console, memory_policy, net_devices, personality, scheduler, sysctl, user};
 use crate::process::attributes::{self, ConsoleTarget};
 use crate::process::channel::{Channel, Message};
 use crate::process::spawn::ClonePlan;
@@ -131,6 +131,10 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
         sysctl::apply(s).map_err(|e| e.to_string())?;
     }
     if ns.has(LinuxNamespaceType::Mount) {
+        if process.terminal().unwrap_or(false) {
+            // Before a read-only /dev (or rootfs) could refuse to create it.
+            console::prepare_dev_console().map_err(|e| e.to_string())?;
+        }
         rootfs::finish(spec, &ropts).map_err(|e| e.to_string())?;
     }
 
