@@ -473,3 +473,33 @@ fn tmpcopyup_fills_a_tmpfs_with_the_covered_directory() {
         "the image's /etc is untouched"
     );
 }
+
+/// A tmpfs without `mode=` takes the mode of the directory it is mounted on
+/// (tmpfs alone would make it 1777, world-writable), as runc does since its fix
+/// for world-writable tmpfs mounts; on a destination made for it tmpfs's own
+/// 1777 stays (runc); with `mode=` the option wins.
+#[test]
+fn tmpfs_mode_comes_from_the_covered_directory_unless_given() {
+    require_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    for (dir, mode) in [("t700", 0o700), ("t1777", 0o1777), ("tgiven", 0o755)] {
+        let path = b.rootfs().join("mnt").join(dir);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let tmpfs = |dest: &str, opts: &[&str]| json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": opts});
+    b.add_mount(tmpfs("/mnt/t700", &["nosuid"]))
+        .add_mount(tmpfs("/mnt/t1777", &[]))
+        .add_mount(tmpfs("/mnt/tnew", &[]))
+        .add_mount(tmpfs("/mnt/tgiven", &["mode=750"]));
+    b.sh("for d in t700 t1777 tnew tgiven; do stat -c \"$d %a\" /mnt/$d; done");
+    let out = rt.run_ok(&b);
+    let modes: Vec<&str> = out.lines().collect();
+    assert_eq!(modes[..3], ["t700 700", "t1777 1777", "tnew 1777"], "{out}");
+    if is_runc() {
+        skip!("runc 1.1.5 gives the covered directory's mode even with mode= (755 here)");
+    }
+    assert_eq!(modes[3], "tgiven 750", "{out}");
+}

@@ -373,12 +373,22 @@ fn invalid(field: &str, reason: &str) -> MountError {
 
 /// A non-bind mount of `e.typ` on the (created) destination.
 pub(crate) fn mount_fs(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    // The directory a tmpfs covers, if it was there before (see `tmpfs_data`).
+    let covered = (e.typ == "tmpfs")
+        .then(|| ctx.root.open_path(e.dest, true).ok())
+        .flatten();
     let target = ctx
         .root
         .create(e.dest, Leaf::Dir)
         .map_err(sys_err(&e.field, "create destination"))?;
     let source = e.source.unwrap_or(Path::new(e.typ));
-    let data = (!e.opts.data.is_empty()).then_some(e.opts.data.as_str());
+    let data = match covered {
+        Some(dir) => {
+            tmpfs_data(&e.opts.data, dir.as_fd()).map_err(sys_err(&e.field, "stat destination"))?
+        }
+        None => e.opts.data.clone(),
+    };
+    let data = (!data.is_empty()).then_some(data.as_str());
     mount(
         Some(source),
         &fd_path(&target),
@@ -387,6 +397,21 @@ pub(crate) fn mount_fs(e: &Entry, ctx: &MountContext) -> Result<(), MountError> 
         data,
     )
     .map_err(sys_err(&e.field, format!("mount {}", e.typ)))
+}
+
+/// A tmpfs without `mode=` on an existing directory takes that directory's mode
+/// (tmpfs would make its root 1777, world-writable), as runc does; a `mode=`
+/// option wins. On a destination made for it, tmpfs's own default stays (runc).
+fn tmpfs_data(data: &str, covered: BorrowedFd) -> Result<String, Errno> {
+    if data.split(',').any(|o| o.starts_with("mode=")) {
+        return Ok(data.to_string());
+    }
+    let mode = nix::sys::stat::fstat(covered.as_raw_fd())?.st_mode & 0o7777;
+    Ok(if data.is_empty() {
+        format!("mode={mode:o}")
+    } else {
+        format!("{data},mode={mode:o}")
+    })
 }
 
 /// `tmpcopyup`: open the directory the tmpfs will cover, mount, then copy the

@@ -296,3 +296,22 @@ fn walk_in_root_stays_inside() {
         assert_eq!(walked(p, OFlag::empty()), Ok(a), "{p}");
     }
 }
+
+#[test]
+fn tmpfs_without_mode_takes_the_covered_directorys_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let covered = dir.path().join("d");
+    std::fs::create_dir(&covered).unwrap();
+    std::fs::set_permissions(&covered, std::fs::Permissions::from_mode(0o1750)).unwrap();
+    let fd = std::fs::File::open(&covered).unwrap();
+    assert_eq!(tmpfs_data("", fd.as_fd()).unwrap(), "mode=1750");
+    assert_eq!(
+        tmpfs_data("size=1m", fd.as_fd()).unwrap(),
+        "size=1m,mode=1750"
+    );
+    assert_eq!(
+        tmpfs_data("mode=700,size=1m", fd.as_fd()).unwrap(),
+        "mode=700,size=1m"
+    );
+}
