@@ -16,6 +16,7 @@ pub mod env;
 pub mod exec;
 pub mod leak;
 pub mod poll;
+pub mod probe;
 pub mod procfs;
 pub mod rootfs;
 pub mod runtime;

@@ -321,7 +321,8 @@ fn create_in_a_frozen_cgroup_is_refused() {
     let out = rt.create(&id, &b);
     out.assert_fail();
     assert!(
-        out.stderr.contains("container's cgroup unexpectedly frozen"),
+        out.stderr
+            .contains("container's cgroup unexpectedly frozen"),
         "{}",
         out.stderr
     );

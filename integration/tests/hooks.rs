@@ -214,7 +214,11 @@ fn hooks_run_in_runcs_working_directories() {
     assert_eq!(read("createContainer"), b.rootfs().to_str().unwrap());
     assert_eq!(read("startContainer"), "/tmp");
     assert_eq!(read("poststart"), bundle);
-    assert_eq!(read("poststop"), caller.to_str().unwrap(), "delete's poststop");
+    assert_eq!(
+        read("poststop"),
+        caller.to_str().unwrap(),
+        "delete's poststop"
+    );
 
     std::fs::remove_file(out.join("poststop")).unwrap();
     b.args(&["true"]);

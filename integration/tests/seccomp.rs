@@ -176,3 +176,71 @@ fn notify_is_refused_by_husk() {
     );
     rt.state_raw(&id).assert_fail();
 }
+
+/// Every syscall name of the host's x86_64 table (linux-libc-dev's
+/// asm/unistd_64.h) but `except`.
+fn host_syscall_names(except: &[&str]) -> Vec<String> {
+    let header = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h";
+    let text = std::fs::read_to_string(header)
+        .unwrap_or_else(|e| panic!("{header} (package linux-libc-dev): {e}"));
+    text.lines()
+        .filter_map(|l| l.strip_prefix("#define __NR_"))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| !except.contains(n))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A deny-by-default profile (EPERM) allowing every known syscall but `acct`: a
+/// syscall number above all the profile names (1000, 500) fails with ENOSYS, so
+/// programs fall back, as with runc's stub; `acct` (163), named nowhere but below
+/// the highest named, keeps the default EPERM; `getppid` (110) is allowed. With
+/// and without listed architectures (runc 1.1.5 stubs only listed ones).
+#[test]
+fn syscalls_newer_than_the_profile_fail_with_enosys() {
+    require_root!();
+    if std::env::consts::ARCH != "x86_64" {
+        husk_integration::skip!("the syscall numbers here are x86_64's");
+    }
+    let rt = Runtime::from_env();
+    for archs in [
+        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]),
+        json!([]),
+    ] {
+        if archs == json!([]) && husk_integration::is_runc() {
+            eprintln!(
+                "skip (part): runc 1.1.5 puts no ENOSYS stub in a profile without architectures"
+            );
+            continue;
+        }
+        let mut b = Bundle::new();
+        let probe = husk_integration::probe::install("syscall", &b.rootfs());
+        b.args(&[&probe, "1000", "500", "163", "110"]);
+        b.config_mut()["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 1,
+            "architectures": archs,
+            "syscalls": [{"names": host_syscall_names(&["acct"]), "action": "SCMP_ACT_ALLOW"}]
+        });
+        let out = rt.run_ok(&b);
+        let errno = |nr: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{nr} ")))
+                .and_then(|rest| rest.split_whitespace().nth(1))
+                .unwrap_or_else(|| panic!("no line for {nr}: {out}"))
+                .to_string()
+        };
+        assert_eq!(
+            errno("1000"),
+            "38",
+            "syscall(1000), architectures {archs}: {out}"
+        );
+        assert_eq!(
+            errno("500"),
+            "38",
+            "syscall(500), architectures {archs}: {out}"
+        );
+        assert_eq!(errno("163"), "1", "acct keeps the default EPERM: {out}");
+        assert_eq!(errno("110"), "0", "getppid is allowed: {out}");
+    }
+}

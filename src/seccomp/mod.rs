@@ -6,7 +6,10 @@
 //! may be newer than the library), rules whose action equals the default action
 //! are skipped, several conditions on the same argument index are ORed by adding
 //! one rule per condition, and libseccomp does not set no_new_privs (the init does
-//! that itself when `process.noNewPrivileges` asks for it).
+//! that itself when `process.noNewPrivileges` asks for it). A syscall above every
+//! one the profile names fails with ENOSYS (`enosys`), as in runc.
+
+mod enosys;
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
@@ -187,6 +190,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
     }
 
     let mut ctx = ScmpFilterContext::new(default).map_err(lib("linux.seccomp.defaultAction"))?;
+    let mut archs = vec![ScmpArch::Native];
     ctx.set_ctl_nnp(false)
         .map_err(lib("linux.seccomp: clearing the no_new_privs attribute"))?;
     for (i, arch) in s.architectures().iter().flatten().enumerate() {
@@ -194,6 +198,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
         let name = json_name(arch);
         let a = ScmpArch::from_str(&name)
             .map_err(|_| invalid(&field, format!("{name} is not known to libseccomp")))?;
+        archs.push(a);
         if !ctx.is_arch_present(a).map_err(lib(&field))? {
             ctx.add_arch(a)
                 .map_err(|e| invalid(&field, format!("{name}: libseccomp: {e}")))?;
@@ -243,7 +248,16 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
         }
     }
 
-    let filter = export(&ctx)?;
+    let mut filter = match default {
+        // Unknown syscalls are allowed (or ENOSYS) already.
+        ScmpAction::Allow | ScmpAction::Log => Vec::new(),
+        ScmpAction::Errno(e) if e == libc::ENOSYS => Vec::new(),
+        _ => {
+            let names = s.syscalls().iter().flatten().flat_map(|c| c.names().iter());
+            enosys::stub(&archs, names.map(String::as_str))
+        }
+    };
+    filter.extend(export(&ctx)?);
     Ok(Program { filter, flags })
 }
 
