@@ -36,7 +36,7 @@ pub enum HookError {
         step: &'static str,
         source: std::io::Error,
     },
-    #[error("hooks.{kind}[{index}] {path}: {outcome}{stderr}")]
+    #[error("hooks.{kind}[{index}] {path}: error running hook: {outcome}{stderr}")]
     Failed {
         kind: &'static str,
         index: usize,
@@ -236,8 +236,8 @@ fn run_one(
     }
     let outcome = match status {
         Some(s) if s.success() => return Ok(()),
-        Some(s) => format!("failed: {s}"),
-        None => format!("timed out after {}s", h.timeout().unwrap_or(0)),
+        Some(s) => describe_exit(s),
+        None => format!("timeout after {}s", h.timeout().unwrap_or(0)),
     };
     let stderr = stderr.trim();
     Err(HookError::Failed {
@@ -251,6 +251,30 @@ fn run_one(
             format!(": {stderr}")
         },
     })
+}
+
+/// How a hook ended, in runc's (Go's) words: `exit status 3`, `signal: killed`,
+/// `signal: bad system call` (seccomp).
+fn describe_exit(s: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = s.code() {
+        return format!("exit status {code}");
+    }
+    let Some(sig) = s.signal() else {
+        return s.to_string();
+    };
+    // SAFETY: strsignal returns a pointer to a static (or thread-local) string.
+    let text = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(sig)) }.to_string_lossy();
+    let mut name = text.into_owned();
+    if let Some(first) = name.get_mut(0..1) {
+        first.make_ascii_lowercase();
+    }
+    let core = if s.core_dumped() {
+        " (core dumped)"
+    } else {
+        ""
+    };
+    format!("signal: {name}{core}")
 }
 
 #[cfg(test)]
@@ -286,7 +310,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("hooks.createRuntime[0] /bin/sh: failed: exit status: 3: boom"),
+            e.starts_with(
+                "hooks.createRuntime[0] /bin/sh: error running hook: exit status 3: boom"
+            ),
             "{e}"
         );
         let slow =
@@ -294,7 +320,16 @@ mod tests {
         let e = run(Kind::Prestart, &[slow], "{}", None)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("timed out after 1s"), "{e}");
+        assert!(e.contains("error running hook: timeout after 1s"), "{e}");
+        let killed =
+            hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $$"]}));
+        let e = run(Kind::Prestart, &[killed], "{}", None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "hooks.prestart[0] /bin/sh: error running hook: signal: killed"
+        );
     }
 
     #[test]

@@ -101,9 +101,14 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let id = rt.new_id("hookfail");
     let out = rt.create(&id, &b);
     out.assert_fail();
+    // runc's words, and the status.
+    assert!(
+        out.stderr.contains("error running hook") && out.stderr.contains("exit status 7"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("nope"), "{out}");
     if is_husk() {
         assert!(out.stderr.contains("hooks.createRuntime[0]"), "{out}");
-        assert!(out.stderr.contains("nope"), "{out}");
     }
     rt.state_raw(&id).assert_fail();
 }
@@ -121,7 +126,10 @@ fn hook_timeout_fails_create() {
     let out = rt.create(&id, &b);
     out.assert_fail();
     if is_husk() {
-        assert!(out.stderr.contains("timed out"), "{out}");
+        assert!(
+            out.stderr.contains("error running hook: timeout after 1s"),
+            "{out}"
+        );
     }
     rt.state_raw(&id).assert_fail();
 }
@@ -224,4 +232,33 @@ fn hooks_run_in_runcs_working_directories() {
     b.args(&["true"]);
     rt.run_bundle(&b).assert_ok();
     assert_eq!(read("poststop"), bundle, "a foreground run's poststop");
+}
+
+/// A startContainer hook runs under the container's seccomp profile: one killed
+/// by it fails the start with runc's words and the signal ("error running hook",
+/// "signal: bad system call").
+#[test]
+fn start_container_hook_killed_by_seccomp_names_the_signal() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.args(&["true"]);
+    b.config_mut()["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]
+    });
+    b.config_mut()["hooks"] = json!({
+        "startContainer": [{"path": "/bin/mkdir", "args": ["mkdir", "/tmp/hook-dir"]}]
+    });
+    let out = rt.run_bundle(&b);
+    out.assert_fail();
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("error running hook") && text.contains("signal: bad system call"),
+        "{out}"
+    );
+    if is_husk() {
+        assert!(text.contains("hooks.startContainer[0]"), "{out}");
+    }
 }
