@@ -75,17 +75,25 @@ pub struct Bundle {
 pub fn parse(text: &str) -> Result<Spec, BundleError> {
     match deserialize(&mut serde_json::Deserializer::from_str(text)) {
         Err((path, _)) if path.starts_with("process.execCPUAffinity.") => parse_again(text),
+        Err((path, msg)) if path == "process" && msg.starts_with("missing field `user`") => {
+            parse_again(text)
+        }
         other => other.map_err(parse_error),
     }
 }
 
 /// oci-spec refuses an empty `process.execCPUAffinity` list, which the spec
-/// allows: parse once more without the empty lists.
+/// allows, and a `process` without `user`, which runc takes as uid 0, gid 0:
+/// parse once more without the empty lists and with that user.
 fn parse_again(text: &str) -> Result<Spec, BundleError> {
     let mut value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| BundleError::Parse(e.to_string()))?;
     if let Some(process) = value.get_mut("process") {
         cpu_affinity::drop_empty_lists(process);
+        if let Some(obj) = process.as_object_mut() {
+            obj.entry("user")
+                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        }
     }
     deserialize(value).map_err(parse_error)
 }
@@ -382,6 +390,15 @@ mod tests {
         );
         v["linux"]["namespaces"] = serde_json::json!([{"type": "network"}]);
         assert!(check(v).is_ok());
+    }
+
+    #[test]
+    fn a_process_without_user_runs_as_root() {
+        let mut v = base();
+        v["process"].as_object_mut().unwrap().remove("user");
+        let spec = parse(&v.to_string()).unwrap();
+        let user = spec.process().as_ref().unwrap().user().clone();
+        assert_eq!((user.uid(), user.gid()), (0, 0));
     }
 
     #[test]

@@ -274,3 +274,54 @@ fn exec_cgroup_joins_a_sub_cgroup_and_never_leaves_the_containers() {
     .is_ok()
         || !sub.exists()));
 }
+
+/// `exec --process FILE` with only `args` and `cwd`: the fields runc defaults
+/// are defaulted as runc does — uid 0 / gid 0 with no extra groups (not the
+/// container's user), the container's capabilities, no no_new_privs, no rlimits
+/// of the container's — and a file without `cwd` is refused.
+#[test]
+fn exec_process_file_defaults_missing_fields_as_runc() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.user(1000, 1000);
+    b.config_mut()["process"]["user"]["additionalGids"] = serde_json::json!([5]);
+    b.config_mut()["process"]["noNewPrivileges"] = true.into();
+    let c = running(&rt, &mut b);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("process.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "args": ["sh", "-c", "id; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"],
+            "cwd": "/",
+            "env": ["PATH=/bin"]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = rt.cmd(&["exec", "--process", file.to_str().unwrap(), c.id()]);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0], "uid=0(root) gid=0(root)",
+        "no extra groups: {out}"
+    );
+    let caps = procfs::status_field(&out.stdout, "CapEff").unwrap_or_default();
+    let want = procfs::caps_to_mask(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    assert_eq!(
+        procfs::cap_mask(caps),
+        want,
+        "the container's capabilities: {out}"
+    );
+    assert_eq!(
+        procfs::status_field(&out.stdout, "NoNewPrivs"),
+        Some("0"),
+        "{out}"
+    );
+
+    std::fs::write(&file, r#"{"args": ["true"]}"#).unwrap();
+    let out = rt.cmd(&["exec", "--process", file.to_str().unwrap(), c.id()]);
+    out.assert_fail();
+    assert!(out.stderr.to_lowercase().contains("cwd"), "{out}");
+}

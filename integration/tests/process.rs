@@ -315,3 +315,18 @@ fn read_sysctl(path: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// A `process` without `user` runs as uid 0 / gid 0, as runc does (oci-spec
+/// alone would refuse it).
+#[test]
+fn a_process_without_user_runs_as_root() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.args(&["id"]);
+    b.config_mut()["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("user");
+    assert_eq!(rt.run_ok(&b), "uid=0(root) gid=0(root)");
+}

@@ -98,15 +98,21 @@ fn build_process(
         let mut value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| CommandError::msg(format!("--process {}: {e}", file.display())))?;
         cpu_affinity::drop_empty_lists(&mut value);
+        default_process_fields(&mut value);
         let p: Process = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "process".to_string()
+            } else {
+                format!("process.{path}")
+            };
             CommandError::msg(format!(
-                "--process {}: process.{}: {}",
+                "--process {}: {field}: {}",
                 file.display(),
-                e.path(),
                 e.inner()
             ))
         })?;
-        return validate(p);
+        return validate(inherit_from_container(p, bundle));
     }
     if args.command.is_empty() {
         return Err(CommandError::msg(
@@ -150,11 +156,45 @@ fn build_process(
     validate(p)
 }
 
+/// What runc assumes for fields a `--process` file leaves out: `user` is uid 0,
+/// gid 0 (no additional groups); `cwd` must be given (checked by `validate`).
+/// Everything else absent stays absent (no capabilities, no rlimits, no
+/// terminal), as in runc: the container's `process` is not merged in.
+fn default_process_fields(value: &mut serde_json::Value) {
+    if let Some(obj) = value.as_object_mut() {
+        obj.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        obj.entry("cwd").or_insert_with(|| "".into());
+    }
+}
+
+/// runc takes these from the container's `process` when a `--process` file has
+/// none: the capabilities and the AppArmor and SELinux labels. (noNewPrivileges
+/// and rlimits are not inherited: runc 1.1.5 leaves them off.)
+fn inherit_from_container(mut p: Process, bundle: Option<&crate::bundle::Bundle>) -> Process {
+    let Some(base) = bundle.and_then(|b| b.spec.process().as_ref()) else {
+        return p;
+    };
+    if p.capabilities().is_none() {
+        p.set_capabilities(base.capabilities().clone());
+    }
+    if p.apparmor_profile().as_deref().unwrap_or("").is_empty() {
+        p.set_apparmor_profile(base.apparmor_profile().clone());
+    }
+    if p.selinux_label().as_deref().unwrap_or("").is_empty() {
+        p.set_selinux_label(base.selinux_label().clone());
+    }
+    p
+}
+
 fn validate(p: Process) -> Result<Process, CommandError> {
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(CommandError::msg(
             "process.args: must name the program to run",
         ));
+    }
+    if p.cwd().as_os_str().is_empty() {
+        return Err(CommandError::msg("process.cwd: must not be empty"));
     }
     if !p.cwd().is_absolute() {
         return Err(CommandError::msg(format!(
