@@ -165,3 +165,77 @@ fn bad_values_and_stopped_containers_fail() {
     rt.cmd(&["update", "--pids-limit", "5", c.id()])
         .assert_fail();
 }
+
+/// `update --memory -1` while a finite memory+swap limit is set: memory+swap is
+/// raised first (the kernel refuses a memory limit above it), so it succeeds,
+/// as in runc, and both are unlimited afterwards (v2: memory.max).
+#[test]
+fn memory_unlimited_with_a_finite_swap_limit() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.config_mut()["linux"]["resources"]["memory"] =
+        json!({"limit": 64u64 << 20, "swap": 128u64 << 20});
+    b.args(&["sleep", "1000"]);
+    let c = rt.container(&b);
+    c.start_ok();
+    let cg = Cgroup::of(c.pid());
+    if !cg.has(SWAP) {
+        husk_integration::skip!("no swap accounting on this host ({})", SWAP.file());
+    }
+    rt.cmd(&["update", "--memory", "-1", c.id()]).assert_ok();
+    assert!(unlimited(&cg.read(MEMORY)), "{}", cg.read(MEMORY));
+    if !husk_integration::cgroupfs::is_v2() {
+        assert!(unlimited(&cg.read(SWAP)), "{}", cg.read(SWAP));
+    }
+}
+
+/// cgroup v1 realtime bandwidth: lowering the period below the current runtime
+/// writes the new runtime first (runtime may never exceed the period); lowering
+/// the period alone below it is refused with an error naming the field.
+#[test]
+fn realtime_period_below_the_current_runtime() {
+    require_root!();
+    use husk_integration::cgroupfs::v1_only;
+    const RT_PERIOD: Knob = v1_only("cpu", "cpu.rt_period_us");
+    const RT_RUNTIME: Knob = v1_only("cpu", "cpu.rt_runtime_us");
+    if husk_integration::cgroupfs::is_v2()
+        || !std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists()
+    {
+        husk_integration::skip!("no cgroup v1 realtime group scheduling (cpu.rt_runtime_us) here");
+    }
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.config_mut()["linux"]["resources"]["cpu"] =
+        json!({"realtimePeriod": 1_000_000, "realtimeRuntime": 100_000});
+    b.args(&["sleep", "1000"]);
+    let c = rt.container(&b);
+    c.start_ok();
+    let cg = Cgroup::of(c.pid());
+    assert_eq!(cg.read(RT_RUNTIME), "100000");
+    let alone = rt.cmd(&["update", "--cpu-rt-period", "50000", c.id()]);
+    alone.assert_fail();
+    if husk_integration::is_husk() {
+        assert!(
+            alone.stderr.contains("linux.resources.cpu.realtimePeriod")
+                && alone.stderr.contains("below the current realtime runtime"),
+            "{alone}"
+        );
+    }
+    if husk_integration::is_runc() {
+        husk_integration::skip!("runc 1.1.5 writes the period first and fails (EINVAL)");
+    }
+    rt.cmd(&[
+        "update",
+        "--cpu-rt-period",
+        "50000",
+        "--cpu-rt-runtime",
+        "40000",
+        c.id(),
+    ])
+    .assert_ok();
+    assert_eq!(
+        (cg.read(RT_PERIOD), cg.read(RT_RUNTIME)),
+        ("50000".to_string(), "40000".to_string())
+    );
+}

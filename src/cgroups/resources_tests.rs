@@ -20,7 +20,7 @@ fn of<'a>(ws: &'a [Write], controller: &str) -> Vec<(&'a str, &'a str, &'a str)>
 }
 
 fn v1(json: &str) -> Vec<Write> {
-    v1::writes(&resources(json), false).unwrap()
+    v1::writes(&resources(json), v1::Order::default()).unwrap()
 }
 
 fn v2(json: &str) -> Vec<Write> {
@@ -339,10 +339,12 @@ fn rdma_lines_v1_v2() {
 #[test]
 fn unified_on_v1_is_an_error() {
     let r = resources(r#"{"unified": {"memory.high": "1000000"}}"#);
-    let e = v1::writes(&r, false).unwrap_err().to_string();
+    let e = v1::writes(&r, v1::Order::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("linux.resources.unified: "), "{e}");
     // An empty map is nothing set.
-    v1::writes(&resources(r#"{"unified": {}}"#), false).unwrap();
+    v1::writes(&resources(r#"{"unified": {}}"#), v1::Order::default()).unwrap();
 }
 
 /// A fake v2 cgroup: cgroup.controllers and empty files named `files`.

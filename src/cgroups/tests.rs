@@ -127,7 +127,7 @@ const ALL: &str = r#"{
 #[test]
 fn v1_files_and_values() {
     let r = resources(ALL);
-    let ws = v1::writes(&r, false).unwrap();
+    let ws = v1::writes(&r, v1::Order::default()).unwrap();
     let got = files(&ws);
     let want = [
         ("cpuset", "cpuset.cpus", "0-1"),
@@ -166,7 +166,14 @@ fn v1_files_and_values() {
     let blkio = ws.iter().find(|w| w.controller == "blkio").unwrap();
     assert_eq!(blkio.fallback.as_ref().unwrap().0, "blkio.bfq.weight");
     // Raising the limit: memory+swap first.
-    let ws = v1::writes(&r, true).unwrap();
+    let ws = v1::writes(
+        &r,
+        v1::Order {
+            swap_first: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let mem: Vec<_> = ws.iter().filter(|w| w.controller == "memory").collect();
     assert_eq!(mem[0].file, "memory.memsw.limit_in_bytes");
     assert_eq!(mem[1].file, "memory.limit_in_bytes");
@@ -174,20 +181,20 @@ fn v1_files_and_values() {
 
 #[test]
 fn v1_unset_values_write_nothing_but_devices() {
-    let ws = v1::writes(&LinuxResources::default(), false).unwrap();
+    let ws = v1::writes(&LinuxResources::default(), v1::Order::default()).unwrap();
     assert!(ws.iter().all(|w| w.controller == "devices"));
     let r = resources(r#"{"pids": {"limit": 0}, "memory": {}, "cpu": {}}"#);
-    let ws = v1::writes(&r, false).unwrap();
+    let ws = v1::writes(&r, v1::Order::default()).unwrap();
     assert!(ws.iter().all(|w| w.controller == "devices"));
     let r = resources(r#"{"pids": {"limit": -1}}"#);
-    let ws = v1::writes(&r, false).unwrap();
+    let ws = v1::writes(&r, v1::Order::default()).unwrap();
     assert_eq!(ws.last().unwrap().value, "max");
 }
 
 #[test]
 fn v1_unlimited_memory_unlimits_swap_if_accounted() {
     let r = resources(r#"{"memory": {"limit": -1}}"#);
-    let ws = v1::writes(&r, false).unwrap();
+    let ws = v1::writes(&r, v1::Order::default()).unwrap();
     let mem: Vec<_> = ws.iter().filter(|w| w.controller == "memory").collect();
     assert_eq!(mem.len(), 2);
     assert_eq!(
@@ -201,7 +208,9 @@ fn v1_unlimited_memory_unlimits_swap_if_accounted() {
 #[test]
 fn v1_swappiness_out_of_range() {
     let r = resources(r#"{"memory": {"swappiness": 101}}"#);
-    let e = v1::writes(&r, false).unwrap_err().to_string();
+    let e = v1::writes(&r, v1::Order::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("linux.resources.memory.swappiness: "), "{e}");
 }
 
@@ -212,7 +221,7 @@ fn v1_device_rules_in_runc_order() {
                         {"allow": true, "type": "c", "major": 4, "access": "rw"},
                         {"allow": false, "type": "b", "major": 8, "minor": 0}]}"#,
     );
-    let ws = v1::writes(&r, false).unwrap();
+    let ws = v1::writes(&r, v1::Order::default()).unwrap();
     let got: Vec<(&str, &str)> = ws
         .iter()
         .filter(|w| w.controller == "devices")
@@ -446,4 +455,43 @@ fn v1_refuses_device_rules_it_would_ignore_before_writing() {
         e.starts_with("linux.resources.devices[2]: rule `c 4:5 rwm` cannot change a part"),
         "{e}"
     );
+}
+
+#[test]
+fn v1_realtime_runtime_goes_first_when_the_period_drops_below_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("cpu.rt_runtime_us"), "100000").unwrap();
+    std::fs::write(tmp.path().join("cpu.rt_period_us"), "1000000").unwrap();
+    let dirs = vec![Dir {
+        controllers: vec!["cpu".into()],
+        root: tmp.path().to_path_buf(),
+        path: tmp.path().to_path_buf(),
+        created: Vec::new(),
+    }];
+    let files = |order| {
+        let r = resources(r#"{"cpu": {"realtimePeriod": 50000, "realtimeRuntime": 40000}}"#);
+        v1::writes(&r, order)
+            .unwrap()
+            .into_iter()
+            .filter(|w| w.file.starts_with("cpu.rt"))
+            .map(|w| w.file)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        files(v1::Order::default()),
+        ["cpu.rt_period_us", "cpu.rt_runtime_us"]
+    );
+    let first = v1::Order {
+        rt_runtime_first: true,
+        ..Default::default()
+    };
+    assert_eq!(files(first), ["cpu.rt_runtime_us", "cpu.rt_period_us"]);
+    let alone = resources(r#"{"cpu": {"realtimePeriod": 50000}}"#);
+    let e = v1::update(&dirs, &alone).unwrap_err().to_string();
+    assert!(
+        e.starts_with("linux.resources.cpu.realtimePeriod: 50000 is below the current"),
+        "{e}"
+    );
+    let both = resources(r#"{"cpu": {"realtimePeriod": 50000, "realtimeRuntime": 40000}}"#);
+    v1::update(&dirs, &both).unwrap();
 }

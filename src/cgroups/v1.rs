@@ -123,9 +123,19 @@ fn inherit_cpuset(d: &Dir) -> Result<(), V1Error> {
     Ok(())
 }
 
-/// The writes for `r` (device rules included), in order. With `swap_first`,
-/// memory+swap is written before the memory limit (raising both).
-pub fn writes(r: &LinuxResources, swap_first: bool) -> Result<Vec<Write>, V1Error> {
+/// The order of writes that depend on each other's current values: the kernel
+/// refuses a memory limit above memory+swap and a realtime runtime above the
+/// period at every step, not only at the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Order {
+    /// memory.memsw.limit_in_bytes before memory.limit_in_bytes.
+    pub swap_first: bool,
+    /// cpu.rt_runtime_us before cpu.rt_period_us.
+    pub rt_runtime_first: bool,
+}
+
+/// The writes for `r` (device rules included), in `order`.
+pub fn writes(r: &LinuxResources, order: Order) -> Result<Vec<Write>, V1Error> {
     let mut out = Vec::new();
     if let Some(cpu) = r.cpu() {
         if let Some(cpus) = cpu.cpus() {
@@ -160,7 +170,7 @@ pub fn writes(r: &LinuxResources, swap_first: bool) -> Result<Vec<Write>, V1Erro
         out.push(Write::new(field, "devices", file, rule.v1_line()));
     }
     if let Some(m) = r.memory() {
-        memory(m, swap_first, &mut out)?;
+        memory(m, order.swap_first, &mut out)?;
     }
     if let Some(cpu) = r.cpu() {
         if let Some(s) = cpu.shares() {
@@ -192,21 +202,28 @@ pub fn writes(r: &LinuxResources, swap_first: bool) -> Result<Vec<Write>, V1Erro
                 q,
             ));
         }
-        if let Some(p) = cpu.realtime_period().filter(|p| *p != 0) {
-            out.push(Write::new(
+        let period = cpu.realtime_period().filter(|p| *p != 0).map(|p| {
+            Write::new(
                 "linux.resources.cpu.realtimePeriod",
                 "cpu",
                 "cpu.rt_period_us",
                 p,
-            ));
-        }
-        if let Some(rt) = cpu.realtime_runtime().filter(|r| *r != 0) {
-            out.push(Write::new(
+            )
+        });
+        let runtime = cpu.realtime_runtime().filter(|r| *r != 0).map(|rt| {
+            Write::new(
                 "linux.resources.cpu.realtimeRuntime",
                 "cpu",
                 "cpu.rt_runtime_us",
                 rt,
-            ));
+            )
+        });
+        if order.rt_runtime_first {
+            out.extend(runtime);
+            out.extend(period);
+        } else {
+            out.extend(period);
+            out.extend(runtime);
         }
         if let Some(idle) = cpu.idle() {
             // cpu.idle is in the v1 cpu controller since Linux 5.15 (runc 1.1
@@ -377,15 +394,65 @@ fn memory(
     Ok(())
 }
 
-/// Whether memory+swap must go first: it is raised, or becomes unlimited.
+/// The write order for `r` given the cgroup's current values; an error when no
+/// order can work (a realtime period alone below the current runtime).
+fn order(dirs: &[Dir], r: &LinuxResources) -> Result<Order, V1Error> {
+    Ok(Order {
+        swap_first: swap_first(dirs, r),
+        rt_runtime_first: rt_runtime_first(dirs, r)?,
+    })
+}
+
+/// A number from the file `name` of the `controller` hierarchy.
+fn current(dirs: &[Dir], controller: &str, name: &str) -> Option<i64> {
+    let d = dirs.iter().find(|d| d.has(controller))?;
+    std::fs::read_to_string(d.path.join(name))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether the realtime runtime must go first: the new period is below the
+/// current runtime (runtime may never exceed the period). With no new runtime
+/// that cannot work: an error saying what to give.
+fn rt_runtime_first(dirs: &[Dir], r: &LinuxResources) -> Result<bool, V1Error> {
+    let Some(cpu) = r.cpu() else { return Ok(false) };
+    let Some(period) = cpu.realtime_period().filter(|p| *p != 0) else {
+        return Ok(false);
+    };
+    let Some(cur_runtime) = current(dirs, "cpu", "cpu.rt_runtime_us") else {
+        return Ok(false);
+    };
+    if (period as i64) >= cur_runtime || cur_runtime < 0 {
+        return Ok(false);
+    }
+    match cpu.realtime_runtime().filter(|r| *r != 0) {
+        Some(rt) if rt <= period as i64 => Ok(true),
+        Some(rt) => Err(V1Error::Invalid {
+            field: "linux.resources.cpu.realtimeRuntime".into(),
+            reason: format!("{rt} is above realtimePeriod {period}"),
+        }),
+        None => Err(V1Error::Invalid {
+            field: "linux.resources.cpu.realtimePeriod".into(),
+            reason: format!(
+                "{period} is below the current realtime runtime {cur_runtime}: give a \
+                 realtimeRuntime (--cpu-rt-runtime) no larger than the period too"
+            ),
+        }),
+    }
+}
+
+/// Whether memory+swap must go first: it is raised, or becomes unlimited (also
+/// when the memory limit becomes unlimited, which takes swap with it).
 fn swap_first(dirs: &[Dir], r: &LinuxResources) -> bool {
     let Some(m) = r.memory() else { return false };
     let (limit, swap) = (m.limit().unwrap_or(0), m.swap().unwrap_or(0));
+    if limit == -1 || swap == -1 {
+        return limit != 0 || swap != 0;
+    }
     if limit == 0 || swap == 0 {
         return false;
-    }
-    if swap == -1 {
-        return true;
     }
     let cur = dirs
         .iter()
@@ -402,13 +469,13 @@ fn swap_first(dirs: &[Dir], r: &LinuxResources) -> bool {
 pub fn set(dirs: &[Dir], r: &LinuxResources) -> Result<(), V1Error> {
     devices::container_state(r.devices().as_deref())
         .map_err(|(field, reason)| V1Error::Invalid { field, reason })?;
-    apply(dirs, r, writes(r, swap_first(dirs, r))?)
+    apply(dirs, r, writes(r, order(dirs, r)?)?)
 }
 
 /// Write changed resources into a live container's hierarchies (`update`): as
 /// `set`, but the device rules are left as they are.
 pub fn update(dirs: &[Dir], r: &LinuxResources) -> Result<(), V1Error> {
-    let ws = writes(r, swap_first(dirs, r))?
+    let ws = writes(r, order(dirs, r)?)?
         .into_iter()
         .filter(|w| w.controller != "devices")
         .collect();
