@@ -503,3 +503,33 @@ fn tmpfs_mode_comes_from_the_covered_directory_unless_given() {
     }
     assert_eq!(modes[3], "tgiven 750", "{out}");
 }
+
+/// With a user namespace, a bind source that only the host's root can reach (it
+/// lies below a root-owned 0700 directory) still gets mounted: the runtime
+/// opens it before the container's user namespace could be refused the path
+/// (runc does too). Its files are then read as the container's (unmapped) ids.
+#[test]
+fn bind_source_reachable_only_by_host_root_in_a_user_namespace() {
+    require_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let locked = b.path().join("locked");
+    let src = locked.join("inner");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "through the lock\n").unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(src.join("f"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.add_namespace("user");
+    b.config_mut()["linux"]["uidMappings"] = map.clone();
+    b.config_mut()["linux"]["gidMappings"] = map;
+    std::fs::create_dir_all(b.rootfs().join("locked-src")).unwrap();
+    b.add_mount(json!({
+        "destination": "/locked-src", "type": "bind", "source": src.to_str().unwrap(),
+        "options": ["rbind", "ro"]
+    }));
+    let out = rt.run_ok(b.sh("cat /locked-src/f; touch /locked-src/x 2>/dev/null || echo ro"));
+    assert_eq!(out, "through the lock\nro");
+}

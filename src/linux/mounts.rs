@@ -302,8 +302,9 @@ pub struct MountContext<'a> {
     pub in_user_ns: bool,
     pub new_net_ns: bool,
     pub cgroup_ns: bool,
-    /// Id-mapped trees made by the parent (`prepare_idmapped`), by mount index.
-    pub idmapped: &'a [(usize, OwnedFd)],
+    /// Bind trees (id-mapped or plain) the parent made (`prepare_detached`), by
+    /// mount index.
+    pub detached: &'a [(usize, OwnedFd)],
 }
 
 /// One resolved `mounts[]` entry.
@@ -478,6 +479,9 @@ fn mount_with_userns_fallback(e: &Entry, ctx: &MountContext) -> Result<(), Mount
 /// bind/rbind: the source is a host path; the destination is created as a file or a
 /// directory to match it. Flags beyond bind/rec are applied by a bind remount.
 pub(crate) fn mount_bind(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    if let Some((_, tree)) = ctx.detached.iter().find(|(i, _)| *i == e.index) {
+        return attach_detached(e, ctx, tree.as_fd());
+    }
     let (source, step) = bind_source(e)?;
     let target = bind_target(e, ctx, source, &step)?;
     let flags = e.opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
@@ -489,6 +493,26 @@ pub(crate) fn mount_bind(e: &Entry, ctx: &MountContext) -> Result<(), MountError
         None::<&str>,
     )
     .map_err(sys_err(&e.field, &step))?;
+    remount_bind_flags(e, ctx)
+}
+
+/// A bind whose source the parent opened (a container with a user namespace,
+/// whose init may not reach the source): attach the tree on a destination made
+/// to match it, then the other flags by a bind remount.
+fn attach_detached(e: &Entry, ctx: &MountContext, tree: BorrowedFd) -> Result<(), MountError> {
+    let st = nix::sys::stat::fstat(tree.as_raw_fd())
+        .map_err(sys_err(&e.field, "fstat the prepared bind source"))?;
+    let leaf = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        Leaf::Dir
+    } else {
+        Leaf::File
+    };
+    let target = ctx
+        .root
+        .create(e.dest, leaf)
+        .map_err(sys_err(&e.field, "create destination"))?;
+    mount_attr::move_onto(tree, target.as_fd())
+        .map_err(sys_err(&e.field, "attach the prepared bind mount"))?;
     remount_bind_flags(e, ctx)
 }
 
@@ -538,7 +562,7 @@ fn mount_idmapped(e: &Entry, m: &Mount, ctx: &MountContext) -> Result<(), MountE
     let (source, step) = bind_source(e)?;
     let target = bind_target(e, ctx, source, &step)?;
     let made;
-    let tree = match ctx.idmapped.iter().find(|(i, _)| *i == e.index) {
+    let tree = match ctx.detached.iter().find(|(i, _)| *i == e.index) {
         Some((_, fd)) => fd,
         None => {
             made = idmapped_tree(e, m, &[], &[])?;
@@ -590,10 +614,13 @@ fn is_idmapped(m: &Mount, opts: &MountOptions) -> bool {
     opts.idmap.is_some() || m.uid_mappings().is_some() || m.gid_mappings().is_some()
 }
 
-/// For a container with a user namespace, whose init cannot id-map host
-/// filesystems: the id-mapped trees of `spec.mounts`, made by the (host) parent,
-/// by mount index, to be passed to `rootfs::prepare`.
-pub fn prepare_idmapped(spec: &Spec) -> Result<Vec<(usize, OwnedFd)>, MountError> {
+/// For a container with a user namespace: the bind trees of `spec.mounts`, made
+/// by the (host) parent, by mount index, to be passed to `rootfs::prepare`. The
+/// init cannot id-map host filesystems, and may not even reach a source that
+/// only the host's root can (a directory below a 0700 one): it attaches these
+/// trees instead (runc opens the sources before the user namespace, too).
+/// Relative sources are relative to `bundle`.
+pub fn prepare_detached(spec: &Spec, bundle: &Path) -> Result<Vec<(usize, OwnedFd)>, MountError> {
     let linux = spec.linux().as_ref();
     let uids = linux
         .and_then(|l| l.uid_mappings().clone())
@@ -603,9 +630,19 @@ pub fn prepare_idmapped(spec: &Spec) -> Result<Vec<(usize, OwnedFd)>, MountError
         .unwrap_or_default();
     let mut out = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let e = entry(i, m);
+        let mut e = entry(i, m);
+        let absolute;
+        if let Some(src) = e.source.filter(|s| s.is_relative()) {
+            absolute = bundle.join(src);
+            e.source = Some(&absolute);
+        }
         if is_idmapped(m, &e.opts) {
             out.push((i, idmapped_tree(&e, m, &uids, &gids)?));
+        } else if e.opts.flags.contains(MsFlags::MS_BIND) && e.typ != "cgroup" {
+            let (source, step) = bind_source(&e)?;
+            let rec = e.opts.flags.contains(MsFlags::MS_REC);
+            let tree = mount_attr::clone_tree(source, rec).map_err(sys_err(&e.field, &step))?;
+            out.push((i, tree));
         }
     }
     Ok(out)

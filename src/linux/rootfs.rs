@@ -71,13 +71,13 @@ fn rootfs_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
 
 /// Before the pivot: rootfs propagation, bind the rootfs onto itself, every
 /// `mounts[]` entry in order, default devices, `linux.devices`, /dev symlinks.
-/// `idmapped` holds the id-mapped trees the parent made (by mount index) for a
-/// container with its own user namespace, which cannot make them itself.
+/// `detached` holds the bind trees the parent made (by mount index) for a
+/// container with a user namespace (`mounts::prepare_detached`).
 pub fn prepare(
     spec: &Spec,
     rootfs: &Path,
     opts: &RootfsOptions,
-    idmapped: &[(usize, OwnedFd)],
+    detached: &[(usize, OwnedFd)],
 ) -> Result<(), RootfsError> {
     // An unbindable tree could not be bound onto itself: keep it private until the
     // pivot and make it unbindable in `finish`.
@@ -98,7 +98,7 @@ pub fn prepare(
         in_user_ns: opts.in_user_ns,
         new_net_ns: opts.new_net_ns,
         cgroup_ns: opts.cgroup_ns,
-        idmapped,
+        detached,
     };
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         mounts::mount_entry(i, m, &ctx)?;

@@ -32,8 +32,8 @@ pub struct InitArgs<'a> {
     pub console_back: bool,
     pub no_pivot: bool,
     pub preserve_fds: u32,
-    /// Id-mapped mount trees made by the parent, by mount index (user namespace).
-    pub idmapped: Vec<(usize, std::os::fd::OwnedFd)>,
+    /// Bind mount trees made by the parent, by mount index (user namespace).
+    pub detached: Vec<(usize, std::os::fd::OwnedFd)>,
 }
 
 /// Run the init in the cloned child. Never returns.
@@ -115,7 +115,7 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     // Relative mount sources are relative to the bundle.
     let _ = nix::unistd::chdir(a.bundle.dir.as_path());
     if ns.has(LinuxNamespaceType::Mount) {
-        rootfs::prepare(spec, &a.bundle.rootfs, &ropts, &a.idmapped).map_err(|e| e.to_string())?;
+        rootfs::prepare(spec, &a.bundle.rootfs, &ropts, &a.detached).map_err(|e| e.to_string())?;
     }
     let hook_state = if hooks::any_at_create(spec) {
         Some(create_hooks(a)?)
@@ -331,7 +331,7 @@ fn close_inherited_fds(a: &InitArgs) {
     keep.extend(a.exec_fifo);
     keep.extend(a.console_socket);
     keep.extend(a.joined.iter().map(|n| n.fd.as_raw_fd()));
-    keep.extend(a.idmapped.iter().map(|(_, fd)| fd.as_raw_fd()));
+    keep.extend(a.detached.iter().map(|(_, fd)| fd.as_raw_fd()));
     close_fds_except(3 + a.preserve_fds as RawFd, &keep);
 }
 

@@ -243,10 +243,11 @@ pub(crate) fn describe_status(status: Option<i32>) -> String {
 pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
     let clone_plan = plan(&opts.bundle.namespaces);
     let joined: Vec<OpenNamespace> = namespaces::open_all(&opts.bundle.namespaces.join)?;
-    // Inside its own user namespace the init cannot id-map host filesystems: the
-    // parent makes those trees now and the init attaches them.
-    let idmapped = if opts.bundle.namespaces.has(LinuxNamespaceType::User) {
-        crate::linux::mounts::prepare_idmapped(&opts.bundle.spec)?
+    // Inside its own user namespace the init cannot id-map host filesystems, nor
+    // reach sources only the host's root can: the parent opens the bind trees
+    // now and the init attaches them.
+    let detached = if opts.bundle.namespaces.has(LinuxNamespaceType::User) {
+        crate::linux::mounts::prepare_detached(&opts.bundle.spec, &opts.bundle.dir)?
     } else {
         Vec::new()
     };
@@ -266,7 +267,7 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
             console_back: opts.console_back,
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
-            idmapped,
+            detached,
         });
     }
     drop(child);
