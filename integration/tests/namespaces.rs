@@ -226,3 +226,24 @@ fn joining_ipc_and_uts_namespaces_by_path() {
     let ipc = ns_inode(pid1, "ipc").unwrap();
     assert_eq!(lines[1], format!("ipc:[{ipc}]"), "{out}");
 }
+
+/// Joining another container's user namespace by path: the new pid and mount
+/// namespaces (and the others) are created inside it, so the container's own
+/// /proc can be mounted and the process is pid 1 there. (runc 1.1.5 wants the
+/// mappings in the config even when joining, so they are given.)
+#[test]
+fn joined_user_namespace_owns_the_new_namespaces() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut a = userns_bundle();
+    let first = sleeping(&rt, &mut a);
+    let mut b = userns_bundle();
+    b.namespace_path("user", &format!("/proc/{}/ns/user", first.pid()));
+    b.sh("echo $$; readlink /proc/self/ns/user; test -d /proc/1 && echo proc");
+    let out = rt.run_ok(&b);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1", "pid 1 of a new pid namespace: {out}");
+    let want = format!("user:[{}]", ns_inode(first.pid(), "user").unwrap());
+    assert_eq!(lines[1], want, "the joined user namespace: {out}");
+    assert_eq!(lines[2], "proc", "{out}");
+}

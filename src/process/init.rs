@@ -85,6 +85,10 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
             namespaces::unshare(a.plan.unshare_after_userns, "namespaces after user")
                 .map_err(|e| e.to_string())?;
         }
+    } else if a.plan.unshare_after_userns != 0 {
+        // A user namespace joined by path: the new namespaces belong to it.
+        namespaces::unshare(a.plan.unshare_after_userns, "namespaces in the joined user")
+            .map_err(|e| e.to_string())?;
     }
     if a.plan.must_fork {
         second_fork(a)?;

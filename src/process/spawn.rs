@@ -86,6 +86,9 @@ pub struct ClonePlan {
     /// (they may be owned by the host's user namespace): the child unshares
     /// CLONE_NEWUSER, asks for its maps, then unshares `unshare_after_userns`.
     pub delayed_userns: bool,
+    /// Namespaces created once the user namespace is there: after the delayed
+    /// one is made, or after a user namespace given by path is joined (so they
+    /// belong to it, and e.g. /proc can be mounted for a new pid namespace).
     pub unshare_after_userns: libc::c_int,
 }
 
@@ -96,10 +99,13 @@ pub struct ClonePlan {
 /// created by that unshare too, so the fork returns a pid in our namespace.
 pub fn plan(ns: &namespaces::NamespacePlan) -> ClonePlan {
     let delayed_userns = ns.creates(LinuxNamespaceType::User) && !ns.join.is_empty();
+    // Everything new is created inside a user namespace joined by path, not by
+    // the clone (which runs in the host's).
+    let after_userns = delayed_userns || ns.joins(LinuxNamespaceType::User);
     let must_fork = ns.joins(LinuxNamespaceType::Pid)
         || ns.joins(LinuxNamespaceType::Time)
         || ns.creates(LinuxNamespaceType::Time)
-        || (delayed_userns && ns.creates(LinuxNamespaceType::Pid));
+        || (after_userns && ns.creates(LinuxNamespaceType::Pid));
     let mut clone_flags = 0;
     let mut unshare_before_fork = 0;
     let mut unshare_after_userns = 0;
@@ -110,7 +116,7 @@ pub fn plan(ns: &namespaces::NamespacePlan) -> ClonePlan {
             LinuxNamespaceType::Time => unshare_before_fork |= flag,
             LinuxNamespaceType::Pid if must_fork => unshare_before_fork |= flag,
             LinuxNamespaceType::User if delayed_userns => {}
-            _ if delayed_userns => unshare_after_userns |= flag,
+            _ if after_userns => unshare_after_userns |= flag,
             _ => clone_flags |= flag,
         }
     }
@@ -489,6 +495,20 @@ mod tests {
         assert_eq!(p.clone_flags, 0);
         assert_eq!(p.unshare_after_userns, libc::CLONE_NEWIPC);
         assert_eq!(p.unshare_before_fork, libc::CLONE_NEWPID);
+    }
+
+    #[test]
+    fn namespaces_are_created_inside_a_joined_user_namespace() {
+        use LinuxNamespaceType::*;
+        let p = plan(&ns_plan(&[Pid, Ipc, Uts, Network, Mount], &[User]));
+        assert!(!p.delayed_userns);
+        assert!(p.must_fork, "a new pid namespace needs the fork");
+        assert_eq!(p.clone_flags, 0);
+        assert_eq!(p.unshare_before_fork, libc::CLONE_NEWPID);
+        assert_eq!(
+            p.unshare_after_userns,
+            libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNET
+        );
     }
 
     #[test]
