@@ -230,3 +230,27 @@ fn tmpfs_mount_with_options() {
     );
     assert_eq!(out, "1770\ndata\n1");
 }
+
+/// /proc or /sys of the rootfs being a symlink is refused (runc: "must be mounted
+/// on ordinary directory") rather than mounted through, wherever it points; the
+/// failed create leaves nothing behind.
+#[test]
+fn proc_or_sys_as_a_symlink_is_refused() {
+    require_root!();
+    for dir in ["proc", "sys"] {
+        let rt = Runtime::from_env();
+        let mut b = Bundle::new();
+        let path = b.rootfs().join(dir);
+        std::fs::remove_dir_all(&path).unwrap();
+        std::os::unix::fs::symlink("/tmp", &path).unwrap();
+        b.args(&["true"]);
+        let id = rt.new_id("husk-it-symlink");
+        let out = rt.create(&id, &b);
+        out.assert_fail();
+        assert!(
+            out.stderr.contains("must be mounted on ordinary directory"),
+            "/{dir}: {out}"
+        );
+        rt.state_raw(&id).assert_fail();
+    }
+}

@@ -343,6 +343,9 @@ pub fn mount_entry(index: usize, m: &Mount, ctx: &MountContext) -> Result<(), Mo
         // /dev is filled with devices next; a read-only /dev is remounted by finish.
         e.opts.flags.remove(MsFlags::MS_RDONLY);
     }
+    if matches!(e.typ, "proc" | "sysfs") && !e.opts.flags.contains(MsFlags::MS_BIND) {
+        require_ordinary_dir(&e, ctx)?;
+    }
     if is_idmapped(m, &e.opts) {
         mount_idmapped(&e, m, ctx)?;
     } else if e.opts.flags.contains(MsFlags::MS_BIND) {
@@ -358,6 +361,44 @@ pub fn mount_entry(index: usize, m: &Mount, ctx: &MountContext) -> Result<(), Mo
     }
     apply_rec_attr(&e, ctx)?;
     apply_propagation(&e, ctx)
+}
+
+/// proc and sysfs only on a real directory of the rootfs, never through a
+/// symlink there (or on a file), as runc checks: a rootfs whose /proc links
+/// elsewhere would otherwise get procfs wherever the link points.
+fn require_ordinary_dir(e: &Entry, ctx: &MountContext) -> Result<(), MountError> {
+    let rel = relative(e.dest);
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Ok(());
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let Ok(dir) = ctx.root.open_path(parent, true) else {
+        return Ok(()); // missing: made as a directory below
+    };
+    match nix::sys::stat::fstatat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => Err(invalid(
+            &e.field,
+            &format!(
+                "filesystem {:?} must be mounted on ordinary directory ({} in the rootfs is {})",
+                e.typ,
+                e.dest.display(),
+                if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                    "a symlink"
+                } else {
+                    "not a directory"
+                }
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a container path is `/dev` (so its mount is the devices' tmpfs).
