@@ -38,6 +38,15 @@ fn describe(cmd: &Command) -> String {
     }
 }
 
+/// The exit status of a failed command: runc exits 255 when `exec` fails (the
+/// process's own status is relayed unchanged when it ran), 1 otherwise.
+fn failure_status(cmd: &Command) -> i32 {
+    match cmd {
+        Command::Exec(_) => 255,
+        _ => 1,
+    }
+}
+
 fn dispatch(ctx: &Context, cmd: &Command) -> Result<i32, commands::CommandError> {
     match cmd {
         Command::Create(a) => commands::create::run(ctx, a),
@@ -118,7 +127,7 @@ fn main() {
     {
         if let Err(e) = husk::exe_seal::ensure_sealed() {
             husk::logging::error(&format!("{}: {e}", describe(&cmd)));
-            std::process::exit(1);
+            std::process::exit(failure_status(&cmd));
         }
     }
     let ctx = Context::new(cli.global);
@@ -126,7 +135,7 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             husk::logging::error(&format!("{}: {e}", describe(&cmd)));
-            std::process::exit(1);
+            std::process::exit(failure_status(&cmd));
         }
     }
 }

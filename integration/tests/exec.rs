@@ -325,3 +325,47 @@ fn exec_process_file_defaults_missing_fields_as_runc() {
     out.assert_fail();
     assert!(out.stderr.to_lowercase().contains("cwd"), "{out}");
 }
+
+/// runc's exit status for a failed `exec` is 255 (the process's own status is
+/// relayed when it ran): into a paused container, a missing program, a pid
+/// file in a missing directory (the process is then not left running), a
+/// missing container.
+#[test]
+fn failed_exec_exits_255() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    let c = running(&rt, &mut b);
+    let missing = b.path().join("no/such/dir/pid");
+    let out = rt.cmd(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        missing.to_str().unwrap(),
+        c.id(),
+        "sleep",
+        "77",
+    ]);
+    assert_eq!(
+        out.code(),
+        Some(255),
+        "pid file in a missing directory: {out}"
+    );
+    assert!(
+        poll::wait_until(poll::PATIENCE, || !procfs::all_pids()
+            .into_iter()
+            .any(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c == "sleep\077\0"))),
+        "the exec'd process was left running"
+    );
+    let out = rt.cmd(&["exec", c.id(), "/no-such-program"]);
+    assert_eq!(out.code(), Some(255), "missing program: {out}");
+    let out = rt.cmd(&["exec", "no-such-container", "true"]);
+    assert_eq!(out.code(), Some(255), "missing container: {out}");
+    rt.cmd(&["pause", c.id()]).assert_ok();
+    let out = rt.cmd(&["exec", c.id(), "true"]);
+    assert_eq!(out.code(), Some(255), "paused container: {out}");
+    rt.cmd(&["resume", c.id()]).assert_ok();
+    let out = rt.cmd(&["exec", c.id(), "sh", "-c", "exit 3"]);
+    assert_eq!(out.code(), Some(3), "the process's own status: {out}");
+}

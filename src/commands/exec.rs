@@ -75,7 +75,13 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
         memory_policy: bundle.as_ref().and_then(|b| b.memory_policy.as_ref()),
     })?;
     if let Some(p) = &args.pid_file {
-        create::write_pid_file(p, spawned.pid)?;
+        if let Err(e) = create::write_pid_file(p, spawned.pid) {
+            // Whoever asked for the pid file cannot manage a process it never
+            // learns about: do not leave it behind.
+            // SAFETY: kill(2) with integer arguments on the process just started.
+            unsafe { libc::kill(spawned.pid, libc::SIGKILL) };
+            return Err(e);
+        }
     }
     if args.detach {
         return Ok(0);
