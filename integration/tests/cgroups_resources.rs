@@ -678,10 +678,16 @@ fn rdma_limits_for_a_missing_device_or_controller_fail_naming_the_field() {
 fn unified_files_on_v2_and_an_error_on_v1() {
     require_root!();
     if !cgroupfs::is_v2() {
-        create_fails(
+        let out = create_fails(
             json!({"unified": {"pids.max": "10"}}),
             "linux.resources.unified",
             None,
+        );
+        // runc's words, for tools that match them.
+        assert!(
+            out.stderr.contains("invalid configuration"),
+            "{}",
+            out.stderr
         );
         return;
     }

@@ -285,7 +285,9 @@ pub fn writes(r: &LinuxResources, order: Order) -> Result<Vec<Write>, V1Error> {
     if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
         return Err(V1Error::Invalid {
             field: "linux.resources.unified".into(),
-            reason: "cannot use unified (cgroup v2 files) on a cgroup v1 host".into(),
+            reason: "invalid configuration: cannot use unified (cgroup v2 files) on a cgroup \
+                     v1 host"
+                .into(),
         });
     }
     Ok(out)
