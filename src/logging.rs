@@ -2,7 +2,11 @@
 //!
 //! Errors always go to stderr as one line (conmon forwards stderr); with `--log`
 //! they are also appended to the file, as JSON lines `{"level","msg","time"}` (what
-//! containerd reads from log.json) or as runc's text lines.
+//! containerd reads from log.json) or as runc's (logrus's) text lines
+//! `time="…" level=debug msg="…"`. Warnings and `--debug` lines go to the log
+//! file, or to stderr in the same format when there is none, as runc's do; each
+//! debug line ends with the time since husk started (`+1.234ms`), so the cost of
+//! every step shows.
 
 use crate::cli::LogFormat;
 use std::io::Write;
@@ -13,6 +17,7 @@ struct Config {
     file: Option<PathBuf>,
     format: LogFormat,
     debug: bool,
+    start: std::time::Instant,
 }
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -23,6 +28,7 @@ pub fn init(file: Option<PathBuf>, format: LogFormat, debug: bool) {
         file,
         format,
         debug,
+        start: std::time::Instant::now(),
     });
 }
 
@@ -63,6 +69,18 @@ fn write(level: &str, msg: &str, to_stderr: bool) {
     }
 }
 
+/// A line for the log: the file if there is one, else stderr, in the log format.
+fn to_log(level: &str, msg: &str) {
+    let cfg = CONFIG.get();
+    match cfg {
+        Some(Config { file: Some(_), .. }) => write(level, msg, false),
+        _ => {
+            let format = cfg.map_or(LogFormat::Text, |c| c.format);
+            let _ = std::io::stderr().write_all(line(level, msg, format).as_bytes());
+        }
+    }
+}
+
 /// A line for the log file only (the caller prints to stderr itself).
 pub fn to_log_only(level: &str, msg: &str) {
     write(level, msg, false);
@@ -73,17 +91,23 @@ pub fn error(msg: &str) {
     write("error", msg, true);
 }
 
-/// A warning: the log file, and stderr when no log file is set.
+/// A warning: the log file, or stderr when no log file is set.
 pub fn warn(msg: &str) {
-    let to_stderr = CONFIG.get().is_none_or(|c| c.file.is_none());
-    write("warning", msg, to_stderr);
+    to_log("warning", msg);
 }
 
-/// A debug message: only with `--debug`.
-pub fn debug(msg: &str) {
-    if CONFIG.get().is_some_and(|c| c.debug) {
-        write("debug", msg, CONFIG.get().is_some_and(|c| c.file.is_none()));
-    }
+/// Whether `--debug` is on.
+pub fn debug_enabled() -> bool {
+    CONFIG.get().is_some_and(|c| c.debug)
+}
+
+/// A debug message (built only with `--debug`), with the time since start.
+pub fn debug(msg: impl FnOnce() -> String) {
+    let Some(cfg) = CONFIG.get().filter(|c| c.debug) else {
+        return;
+    };
+    let ms = cfg.start.elapsed().as_secs_f64() * 1000.0;
+    to_log("debug", &format!("{} (+{ms:.3}ms)", msg()));
 }
 
 #[cfg(test)]

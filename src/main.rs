@@ -130,6 +130,16 @@ fn main() {
             std::process::exit(failure_status(&cmd));
         }
     }
+    husk::logging::debug(|| {
+        format!(
+            "husk {VERSION}: {}{}",
+            describe(&cmd),
+            match husk::exe_seal::exe_safety() {
+                Ok(s) => format!(", binary {s:?}"),
+                Err(_) => String::new(),
+            }
+        )
+    });
     let ctx = Context::new(cli.global);
     match dispatch(&ctx, &cmd) {
         Ok(code) => std::process::exit(code),

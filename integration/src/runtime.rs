@@ -153,7 +153,8 @@ impl Runtime {
         res
     }
 
-    fn record_state_pid(&self, id: &str) {
+    /// Remember the pid `state` reports for `id` (for the leak check).
+    pub fn record_state_pid(&self, id: &str) {
         if let Ok(state) = self.try_state(id) {
             self.record_pid(state["pid"].as_i64().unwrap_or(0) as i32);
         }

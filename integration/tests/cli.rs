@@ -196,3 +196,56 @@ fn features_prints_the_spec_document() {
         .iter()
         .any(|o| o == "rbind"));
 }
+
+/// `--debug` writes logrus-style debug lines: to stderr as `level=debug msg="…"`
+/// when there is no `--log`, and into the `--log` file as JSON lines with
+/// `--log-format json`, for `run` and for `exec` alike.
+#[test]
+fn debug_lines_go_to_stderr_or_the_log_file_for_run_and_exec() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.args(&["sleep", "60"]);
+    b.save();
+    let id = rt.new_id("husk-it-debug");
+    b.used_by(&id);
+    let out = rt.cmd(&["--debug", "run", "-d", "--bundle", b.path_str(), &id]);
+    out.assert_ok();
+    rt.record_state_pid(&id);
+    assert!(
+        out.stderr.contains("level=debug msg="),
+        "run --debug, no --log: {out}"
+    );
+    let out = rt.cmd(&["--debug", "exec", &id, "true"]);
+    out.assert_ok();
+    assert!(
+        out.stderr.contains("level=debug msg="),
+        "exec --debug, no --log: {out}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let log_s = log.to_str().unwrap();
+    let out = rt.cmd(&[
+        "--debug",
+        "--log",
+        log_s,
+        "--log-format",
+        "json",
+        "exec",
+        &id,
+        "true",
+    ]);
+    out.assert_ok();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "debug" && l["msg"].is_string()),
+        "exec --debug --log: {text}"
+    );
+    rt.delete_force(&id).assert_ok();
+}

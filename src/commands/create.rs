@@ -45,9 +45,22 @@ pub fn run(ctx: &Context, args: &CreateArgs) -> Result<i32, CommandError> {
 
 /// Load the bundle named by `--bundle` (default: the current directory).
 pub fn load_bundle(args: &CreateArgs) -> Result<Bundle, CommandError> {
-    Ok(bundle::load(
-        args.bundle.as_deref().unwrap_or(Path::new(".")),
-    )?)
+    let b = bundle::load(args.bundle.as_deref().unwrap_or(Path::new(".")))?;
+    crate::logging::debug(|| {
+        format!(
+            "create {}: config.json parsed and validated: bundle {}, rootfs {}, {} mounts, \
+             seccomp {}",
+            args.id,
+            b.dir.display(),
+            b.rootfs.display(),
+            b.spec.mounts().as_ref().map_or(0, Vec::len),
+            b.seccomp.as_ref().map_or("none".to_string(), |p| format!(
+                "{} BPF instructions",
+                p.len()
+            ))
+        )
+    });
+    Ok(b)
 }
 
 /// Create the container; on any error remove everything made so far.
@@ -64,6 +77,7 @@ pub fn create(
         ));
     }
     let dir = ctx.store.create(&args.id)?;
+    crate::logging::debug(|| format!("create {}: state dir {} made", args.id, dir.path.display()));
     match create_in(&dir, &bundle, args, mode) {
         Ok((state, spawned)) => Ok(Created {
             dir,
@@ -95,14 +109,30 @@ fn create_in(
     if !args.no_new_keyring {
         join_session_keyring(&args.id);
     }
-    crate::logging::debug(&format!(
-        "create {}: bundle {}, rootfs {}, namespaces created {:?}, joined {:?}",
-        args.id,
-        bundle.dir.display(),
-        bundle.rootfs.display(),
-        bundle.namespaces.create,
-        bundle.namespaces.join
-    ));
+    crate::logging::debug(|| {
+        format!(
+            "create {}: exec fifo {}, console socket {}, keyring {}; namespaces created \
+             {:?}, joined {:?}",
+            args.id,
+            if fifo.is_some() {
+                "made"
+            } else {
+                "not needed (run)"
+            },
+            if console_socket.is_some() {
+                "connected"
+            } else {
+                "none"
+            },
+            if args.no_new_keyring {
+                "shared"
+            } else {
+                "joined"
+            },
+            bundle.namespaces.create,
+            bundle.namespaces.join
+        )
+    });
     let cgroups_path = bundle
         .spec
         .linux()
@@ -110,6 +140,19 @@ fn create_in(
         .and_then(|l| l.cgroups_path().clone());
     let mut cgroup = Cgroup::new(cgroups_path.as_deref(), &args.id)?;
     cgroup.create()?;
+    crate::logging::debug(|| {
+        let dirs: Vec<String> = cgroup
+            .dirs
+            .iter()
+            .map(|d| d.path.display().to_string())
+            .collect();
+        format!(
+            "create {}: cgroup {:?} ready: {}",
+            args.id,
+            cgroup.version,
+            dirs.join(" ")
+        )
+    });
     let made = cgroup
         .check_joinable()
         .map_err(CommandError::from)
@@ -152,10 +195,7 @@ fn spawn_and_save(
         cgroup: Some(cgroup),
         id: &args.id,
     })?;
-    crate::logging::debug(&format!(
-        "create {}: init pid {} is ready",
-        args.id, spawned.pid
-    ));
+    crate::logging::debug(|| format!("create {}: init pid {} is ready", args.id, spawned.pid));
     let start_time = crate::state::proc_stat(spawned.pid)
         .map(|(_, t)| t)
         .unwrap_or(0);
@@ -190,6 +230,7 @@ fn spawn_and_save(
     }
     // Saved: from now on the init alone keeps the network namespace alive.
     drop(net_devices);
+    crate::logging::debug(|| format!("create {}: state saved, container created", args.id));
     Ok((state, spawned))
 }
 

@@ -63,6 +63,16 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
         }
         None => None,
     };
+    crate::logging::debug(|| {
+        format!(
+            "exec {}: process {:?} (user {}:{}), terminal {terminal}, detach {}",
+            args.id,
+            process.args().clone().unwrap_or_default(),
+            process.user().uid(),
+            process.user().gid(),
+            args.detach
+        )
+    });
     let spawned = exec::spawn(&ExecOptions {
         init_pid: state.pid,
         process: &process,
@@ -74,6 +84,7 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
         affinity,
         memory_policy: bundle.as_ref().and_then(|b| b.memory_policy.as_ref()),
     })?;
+    crate::logging::debug(|| format!("exec {}: pid {} is running", args.id, spawned.pid));
     if let Some(p) = &args.pid_file {
         if let Err(e) = create::write_pid_file(p, spawned.pid) {
             // Whoever asked for the pid file cannot manage a process it never

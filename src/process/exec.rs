@@ -99,6 +99,17 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned, SpawnError> {
     }
     drop(child);
     drop(nss);
+    crate::logging::debug(|| {
+        format!(
+            "exec: cloned pid {pid} to join the namespaces of init {}{}",
+            opts.init_pid,
+            if must_fork {
+                " (forks into its pid namespace)"
+            } else {
+                ""
+            }
+        )
+    });
     match drive(pid, &parent, opts, must_fork) {
         Ok(s) => Ok(s),
         Err((e, pids)) => {
@@ -123,6 +134,7 @@ fn drive(
     spawn::await_ready(ch, child, must_fork, |msg, pid| match (msg, opts.cgroup) {
         (Message::CgroupPlease, Some(cg)) => {
             cg.add_pid(pid).map_err(|e| fail(e.into(), &[pid, child]))?;
+            crate::logging::debug(|| format!("exec: pid {pid} placed in the container's cgroup"));
             ch.send(&Message::Go)
                 .map_err(|e| fail(e.into(), &[pid, child]))?;
             Ok(true)

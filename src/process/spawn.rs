@@ -278,6 +278,23 @@ pub fn spawn(opts: &SpawnOptions) -> Result<Spawned, SpawnError> {
     }
     drop(child);
     drop(joined);
+    crate::logging::debug(|| {
+        format!(
+            "create {}: init cloned, pid {pid} (clone flags {:#x}{}{})",
+            opts.id,
+            clone_plan.clone_flags,
+            if in_cgroup {
+                ", clone3 into its cgroup"
+            } else {
+                ""
+            },
+            if clone_plan.must_fork {
+                ", forks again into pid/time namespaces"
+            } else {
+                ""
+            }
+        )
+    });
     match drive(pid, &parent, opts, clone_plan, in_cgroup, mover.as_mut()) {
         Ok(mut s) => {
             s.net_devices = mover;
@@ -399,9 +416,13 @@ fn drive(
         cg.set(&resources)
             .and_then(|()| if in_cgroup { Ok(()) } else { cg.add_pid(child) })
             .map_err(|e| fail(e.into(), &[child]))?;
+        crate::logging::debug(|| {
+            format!("create {}: resources written, init in its cgroup", opts.id)
+        });
     }
     if clone_plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         write_id_maps(child, spec).map_err(|e| fail(e, &[child]))?;
+        crate::logging::debug(|| format!("create {}: uid_map and gid_map written", opts.id));
     }
     ch.send(&Message::Go)
         .map_err(|e| fail(e.into(), &[child]))?;
@@ -409,6 +430,12 @@ fn drive(
     await_ready(ch, child, clone_plan.must_fork, |msg, init_pid| match msg {
         Message::MapsPlease if clone_plan.delayed_userns => {
             write_id_maps(child, spec).map_err(|e| fail(e, &[child]))?;
+            crate::logging::debug(|| {
+                format!(
+                    "create {}: user namespace made after the joins: maps written",
+                    opts.id
+                )
+            });
             ch.send(&Message::Go)
                 .map_err(|e| fail(e.into(), &[child]))?;
             Ok(true)
@@ -419,11 +446,19 @@ fn drive(
             };
             m.move_in(init_pid)
                 .map_err(|e| fail(e.into(), &[init_pid, child]))?;
+            crate::logging::debug(|| format!("create {}: linux.netDevices moved in", opts.id));
             ch.send(&Message::Go)
                 .map_err(|e| fail(e.into(), &[init_pid, child]))?;
             Ok(true)
         }
         Message::Mounted => {
+            crate::logging::debug(|| {
+                format!(
+                    "create {}: init {init_pid} mounted the rootfs; prestart and createRuntime \
+                     hooks",
+                    opts.id
+                )
+            });
             let state = hooks::state_json(
                 spec.version(),
                 opts.id,
