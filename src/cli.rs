@@ -1,13 +1,87 @@
 //! runc's command line, flag for flag (clap derive). Global flags may stand before
 //! or after the subcommand; flags may stand before or after the container id.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+/// husk's version, as `--version` and `--help` print it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The runtime spec version husk implements.
+pub const SPEC_VERSION: &str = "1.3.0";
+
+/// The commit husk was built from (embedded by build.rs), or `unknown`.
+pub fn commit() -> &'static str {
+    option_env!("HUSK_COMMIT").unwrap_or("unknown")
+}
+
+/// `--version`: runc's lines (`husk version X.Y.Z`, `commit: …`, `spec: …`).
+pub fn version_text() -> String {
+    format!(
+        "husk version {VERSION}\ncommit: {}\nspec: {SPEC_VERSION}\n",
+        commit()
+    )
+}
+
+/// The command line with help in runc's (urfave/cli's) layout: `NAME:`,
+/// `USAGE:`, `VERSION:`, `COMMANDS:`, `GLOBAL OPTIONS:` at the top, and `NAME:`,
+/// `USAGE:`, `OPTIONS:` for each command.
+pub fn command() -> clap::Command {
+    let top = format!(
+        "NAME:\n   husk - {{about}}\n\nUSAGE:\n   husk [global options] command [command \
+         options] [arguments...]\n\nVERSION:\n   {VERSION}\ncommit: {}\nspec: {SPEC_VERSION}\n\n\
+         COMMANDS:\n{{subcommands}}\n\nGLOBAL OPTIONS:\n{{options}}\n",
+        commit()
+    );
+    Cli::command().help_template(top).mut_subcommands(|s| {
+        let name = s.get_name().to_string();
+        s.help_template(format!(
+            "NAME:\n   husk {name} - {{about}}\n\nUSAGE:\n   {{usage}}\n\nARGUMENTS:\n\
+             {{positionals}}\n\nOPTIONS:\n{{options}}\n"
+        ))
+    })
+}
+
+/// What `husk FOO --help` (or `husk help FOO`) names, when FOO is not a command:
+/// runc answers `No help topic for 'FOO'` (exit status 3).
+pub fn unknown_help_topic(argv: &[String]) -> Option<String> {
+    // The words that are not flags, nor the values of global flags given apart.
+    let mut words: Vec<&str> = Vec::new();
+    let mut args = argv.iter().skip(1).map(String::as_str);
+    while let Some(a) = args.next() {
+        if matches!(a, "--root" | "--log" | "--log-format" | "--criu") {
+            args.next();
+        } else if !a.starts_with('-') {
+            words.push(a);
+        }
+    }
+    let asks_help =
+        argv.iter().any(|a| a == "--help" || a == "-h") || words.first() == Some(&"help");
+    if !asks_help {
+        return None;
+    }
+    let topic = match words.first() {
+        Some(&"help") => words.get(1)?,
+        Some(w) => w,
+        None => return None,
+    };
+    let cmd = command();
+    let known = cmd
+        .get_subcommands()
+        .any(|s| s.get_name() == *topic || s.get_all_aliases().any(|a| a == *topic))
+        || *topic == "help";
+    (!known).then(|| topic.to_string())
+}
+
+/// Parse the command line (runc's layout of help).
+pub fn parse() -> Result<Cli, clap::Error> {
+    let matches = command().try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
 
 #[derive(Debug, Parser)]
 #[command(
     name = "husk",
-    about = "husk: an OCI runtime-spec compliant, runc-compatible container runtime",
+    about = "an OCI runtime-spec compliant, runc-compatible container runtime",
     disable_version_flag = true
 )]
 pub struct Cli {
@@ -330,4 +404,60 @@ pub struct SpecArgs {
     /// `--rootless` (a global flag) generates a configuration for a rootless container.
     #[arg(short = 'b', long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn unknown_help_topics() {
+        assert_eq!(
+            unknown_help_topic(&argv("husk foo --help")),
+            Some("foo".into())
+        );
+        assert_eq!(
+            unknown_help_topic(&argv("husk help foo")),
+            Some("foo".into())
+        );
+        assert_eq!(
+            unknown_help_topic(&argv("husk --root /r --log /l foo -h")),
+            Some("foo".into())
+        );
+        assert_eq!(unknown_help_topic(&argv("husk create --help")), None);
+        assert_eq!(unknown_help_topic(&argv("husk help create")), None);
+        assert_eq!(unknown_help_topic(&argv("husk --help")), None);
+        assert_eq!(
+            unknown_help_topic(&argv("husk foo")),
+            None,
+            "not a help request"
+        );
+        assert_eq!(unknown_help_topic(&argv("husk exec c1 sh --help")), None);
+    }
+
+    #[test]
+    fn help_is_in_runcs_layout() {
+        let top = command().render_help().to_string();
+        for section in [
+            "NAME:\n   husk - ",
+            "USAGE:\n",
+            "VERSION:\n",
+            "COMMANDS:\n",
+            "GLOBAL OPTIONS:\n",
+        ] {
+            assert!(top.contains(section), "{section:?} in:\n{top}");
+        }
+        let mut cmd = command();
+        let create = cmd
+            .find_subcommand_mut("create")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(create.starts_with("NAME:\n   husk create - "), "{create}");
+        assert!(create.contains("OPTIONS:\n"), "{create}");
+    }
 }

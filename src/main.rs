@@ -1,20 +1,13 @@
 //! The husk binary: parse runc's command line, set up logging, dispatch, and map
 //! errors to one line on stderr (and the log) plus exit status 1.
 
-use clap::Parser;
-use husk::cli::{Cli, Command};
+use husk::cli::Command;
 use husk::commands::{self, Context};
 
-const VERSION: &str = env!("CARGO_PKG_VERSION");
-const SPEC_VERSION: &str = "1.3.0";
+use husk::cli::VERSION;
 
 fn print_version() {
-    println!("husk version {VERSION}");
-    println!(
-        "commit: {}",
-        option_env!("HUSK_COMMIT").unwrap_or("unknown")
-    );
-    println!("spec: {SPEC_VERSION}");
+    print!("{}", husk::cli::version_text());
 }
 
 /// The operation and container id, for error messages (`create demo`).
@@ -97,7 +90,12 @@ fn log_setup_from_argv() {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(topic) = husk::cli::unknown_help_topic(&argv) {
+        eprintln!("No help topic for '{topic}'");
+        std::process::exit(3);
+    }
+    let cli = match husk::cli::parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             log_setup_from_argv();
@@ -113,8 +111,7 @@ fn main() {
         return;
     }
     let Some(cmd) = cli.command else {
-        use clap::CommandFactory;
-        let _ = Cli::command().print_help();
+        let _ = husk::cli::command().print_help();
         std::process::exit(1);
     };
     husk::logging::init(

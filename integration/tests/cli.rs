@@ -18,7 +18,36 @@ fn version_prints_the_three_lines_go_runc_parses() {
     assert!(lines.iter().any(|l| l.starts_with("spec: ")), "{out}");
     if is_husk() {
         assert!(lines[0].starts_with("husk version "), "{out}");
-        assert!(out.stdout.contains("spec: 1.3.0"), "{out}");
+        // The commit is embedded at build time (in a git checkout).
+        let commit = lines[1].strip_prefix("commit: ").unwrap_or_default();
+        let sha = commit.trim_end_matches("-dirty");
+        let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.git");
+        assert!(
+            (sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()))
+                || (!checkout.exists() && sha == "unknown"),
+            "commit line: {out}"
+        );
+        assert_eq!(lines[2], "spec: 1.3.0", "{out}");
+    }
+}
+
+/// `--help` in runc's layout (NAME:, USAGE:, COMMANDS:), and a help request for
+/// a command that does not exist answered as runc does.
+#[test]
+fn help_layout_and_unknown_topics_as_runc() {
+    let rt = Runtime::from_env();
+    let out = rt.cmd(&["--help"]);
+    out.assert_ok();
+    for section in ["NAME:", "USAGE:", "COMMANDS:", "GLOBAL OPTIONS:"] {
+        assert!(out.stdout.contains(section), "{section}: {out}");
+    }
+    for args in [["foo", "--help"], ["help", "foo"]] {
+        let out = rt.cmd(&args);
+        assert!(!out.success(), "{out}");
+        assert!(
+            out.stderr.contains("No help topic for 'foo'"),
+            "{args:?}: {out}"
+        );
     }
 }
 
