@@ -330,3 +330,18 @@ fn a_process_without_user_runs_as_root() {
         .remove("user");
     assert_eq!(rt.run_ok(&b), "uid=0(root) gid=0(root)");
 }
+
+/// Duplicates in `process.user.additionalGids` are passed to setgroups once
+/// (runc and youki dedupe): the kernel would keep them.
+#[test]
+fn duplicate_additional_gids_are_set_once() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.user(1000, 1000);
+    b.config_mut()["process"]["user"]["additionalGids"] = json!([120, 130, 150, 150]);
+    b.sh("grep '^Groups:' /proc/self/status");
+    let out = rt.run_ok(&b);
+    let groups: Vec<&str> = out.split_whitespace().skip(1).collect();
+    assert_eq!(groups, ["120", "130", "150"], "{out}");
+}

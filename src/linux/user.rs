@@ -84,12 +84,24 @@ pub fn become_root() -> Result<(), UserError> {
     set_ids(0, 0)
 }
 
-/// setgroups(additional gids) when allowed.
+/// The gids to pass to setgroups: each once, in their first order (runc and
+/// youki dedupe; the kernel keeps duplicates).
+pub fn distinct_groups(additional: &[u32]) -> Vec<libc::gid_t> {
+    let mut out: Vec<libc::gid_t> = Vec::with_capacity(additional.len());
+    for g in additional {
+        if !out.contains(g) {
+            out.push(*g);
+        }
+    }
+    out
+}
+
+/// setgroups(additional gids, each once) when allowed.
 pub fn set_groups(additional: &[u32]) -> Result<(), UserError> {
     if !can_setgroups() {
         return Ok(());
     }
-    let groups: Vec<libc::gid_t> = additional.to_vec();
+    let groups = distinct_groups(additional);
     // SAFETY: groups points at groups.len() valid gid_t values.
     let rc = unsafe { libc::setgroups(groups.len(), groups.as_ptr()) };
     if rc != 0 {
@@ -137,6 +149,12 @@ pub fn home_of(uid: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicate_groups_are_passed_once() {
+        assert_eq!(distinct_groups(&[120, 130, 150, 150, 120]), [120, 130, 150]);
+        assert!(distinct_groups(&[]).is_empty());
+    }
 
     #[test]
     fn map_text_is_one_line_per_mapping() {
