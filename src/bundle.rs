@@ -73,12 +73,50 @@ pub struct Bundle {
 /// Parse config.json text; a bad field is reported by its JSON path, e.g.
 /// `process.rlimits[2].type: unknown variant "RLIMIT_FOO"`.
 pub fn parse(text: &str) -> Result<Spec, BundleError> {
-    match deserialize(&mut serde_json::Deserializer::from_str(text)) {
-        Err((path, _)) if path.starts_with("process.execCPUAffinity.") => parse_again(text),
-        Err((path, msg)) if path == "process" && msg.starts_with("missing field `user`") => {
+    parse_noting_unknown(text).map(|(spec, _)| spec)
+}
+
+/// `parse`, and the JSON paths of the properties husk does not know: ignored as
+/// the spec requires, but named (a misspelled `throttleReadIopsDevice` must not
+/// vanish silently).
+pub fn parse_noting_unknown(text: &str) -> Result<(Spec, Vec<String>), BundleError> {
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path| unknown.push(json_path(&path.to_string()));
+    let parsed = deserialize(serde_ignored::Deserializer::new(
+        &mut serde_json::Deserializer::from_str(text),
+        &mut note,
+    ));
+    match parsed {
+        Ok(spec) => Ok((spec, unknown)),
+        Err(e) => retry_parse(text, e).map(|spec| (spec, unknown)),
+    }
+}
+
+/// serde_ignored's path (`linux.?.mounts.3.x`: `?` for an Option) as the
+/// spec's JSON path (`linux.mounts[3].x`).
+fn json_path(ignored: &str) -> String {
+    let mut out = String::new();
+    for seg in ignored.split('.').filter(|s| *s != "?") {
+        if seg.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+/// The second chance of a failed first parse (`parse_again`) or its error.
+fn retry_parse(text: &str, first: (String, String)) -> Result<Spec, BundleError> {
+    match first {
+        (path, _) if path.starts_with("process.execCPUAffinity.") => parse_again(text),
+        (path, msg) if path == "process" && msg.starts_with("missing field `user`") => {
             parse_again(text)
         }
-        other => other.map_err(parse_error),
+        other => Err(parse_error(other)),
     }
 }
 
@@ -114,8 +152,18 @@ fn parse_error((path, inner): (String, String)) -> BundleError {
     }
 }
 
-/// Load the bundle in `dir` (relative to the current directory).
+/// Load the bundle in `dir` (relative to the current directory); properties
+/// husk does not know are named in warnings.
 pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+    load_with(dir, true)
+}
+
+/// `load` without the warnings (an `exec` reading the config `create` warned of).
+pub fn load_quiet(dir: &Path) -> Result<Bundle, BundleError> {
+    load_with(dir, false)
+}
+
+fn load_with(dir: &Path, warn_unknown: bool) -> Result<Bundle, BundleError> {
     let dir = std::path::absolute(dir).map_err(|source| BundleError::Dir {
         dir: dir.to_path_buf(),
         source,
@@ -125,7 +173,12 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
         path: config.clone(),
         source,
     })?;
-    let spec = parse(&text)?;
+    let (spec, unknown) = parse_noting_unknown(&text)?;
+    for path in unknown.into_iter().filter(|_| warn_unknown) {
+        crate::logging::warn(&format!(
+            "config.json: unknown property {path} ignored (misspelled, or newer than husk?)"
+        ));
+    }
     let root = spec
         .root()
         .as_ref()
@@ -399,6 +452,26 @@ mod tests {
         let spec = parse(&v.to_string()).unwrap();
         let user = spec.process().as_ref().unwrap().user().clone();
         assert_eq!((user.uid(), user.gid()), (0, 0));
+    }
+
+    #[test]
+    fn unknown_properties_are_named() {
+        let mut v = base();
+        v["linux"]["resources"] = serde_json::json!({
+            "blockIO": {"throttleReadIopsDevice": [], "weight": 10}
+        });
+        v["process"]["bogusField"] = 1.into();
+        let (_, unknown) = parse_noting_unknown(&v.to_string()).unwrap();
+        assert_eq!(
+            unknown,
+            [
+                "linux.resources.blockIO.throttleReadIopsDevice",
+                "process.bogusField"
+            ]
+        );
+        assert_eq!(json_path("mounts.?.3.?.bogus"), "mounts[3].bogus");
+        let (_, none) = parse_noting_unknown(&base().to_string()).unwrap();
+        assert!(none.is_empty(), "{none:?}");
     }
 
     #[test]

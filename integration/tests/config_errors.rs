@@ -2,7 +2,7 @@
 //! stderr, leave nothing behind (no state, no process, no mount, no cgroup: the
 //! leak checks on drop), and (husk only) name the offending spec field.
 
-use husk_integration::{is_husk, require_root, Bundle, Runtime};
+use husk_integration::{is_husk, require_root, skip, Bundle, Runtime};
 use serde_json::json;
 
 /// `create` must fail cleanly; for husk stderr must mention each of `mentions`.
@@ -132,4 +132,28 @@ fn failed_run_leaves_nothing() {
     out.assert_fail();
     rt.state_raw(&id).assert_fail();
     assert_eq!(rt.list(&["-q"]).out(), "");
+}
+
+/// A property the runtime does not know is ignored, as the spec requires, but
+/// named in a warning, so a misspelling (`throttleReadIopsDevice`; the spec
+/// says `throttleReadIOPSDevice`) does not vanish silently. runc says nothing.
+#[test]
+fn unknown_properties_are_ignored_with_a_warning() {
+    require_root!();
+    let rt = Runtime::from_env();
+    let mut b = Bundle::new();
+    b.args(&["true"]);
+    b.config_mut()["linux"]["resources"]["blockIO"] = json!({"throttleReadIopsDevice": []});
+    b.config_mut()["process"]["husk-no-such-field"] = json!(1);
+    let out = rt.run_bundle(&b);
+    out.assert_ok();
+    if !is_husk() {
+        skip!("runc 1.1.5 ignores unknown properties silently");
+    }
+    for path in [
+        "linux.resources.blockIO.throttleReadIopsDevice",
+        "process.husk-no-such-field",
+    ] {
+        assert!(out.stderr.contains(path), "{path}: {out}");
+    }
 }

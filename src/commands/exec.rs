@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<i32, CommandError> {
     // Let other commands work on the container while this process runs.
     drop(dir);
     // The container's config: the base of the process, and its seccomp profile.
-    let bundle = crate::bundle::load(&state.bundle).ok();
+    let bundle = crate::bundle::load_quiet(&state.bundle).ok();
     let process = build_process(bundle.as_ref(), args)?;
     let affinity = cpu_affinity::plan(process.exec_cpu_affinity().as_ref())
         .map_err(|e| CommandError::msg(e.to_string()))?;
