@@ -118,6 +118,10 @@ echo >>"$tree/etc/machine-id"
 ln -sf /usr/share/zoneinfo/Etc/UTC "$tree/etc/localtime"
 # root without a password (there is no getty and no network anyway).
 chroot "$tree" passwd -d root >/dev/null
+# podman: netavark (what it picks anyway), said explicitly, so it does not look at the
+# CNI config the podman package ships (CNI's plugins are not installed) and warn.
+mkdir -p "$tree/etc/containers/containers.conf.d"
+printf '[network]\nnetwork_backend = "netavark"\n' >"$tree/etc/containers/containers.conf.d/husk-vm.conf"
 mkdir -p "$tree/etc/systemd/journald.conf.d"
 printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=64M\n' >"$tree/etc/systemd/journald.conf.d/husk-vm.conf"
 
