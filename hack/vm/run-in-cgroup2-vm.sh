@@ -5,6 +5,8 @@
 set -euo pipefail
 
 PROG=${0##*/}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/lib.sh"
 
 usage() {
     cat <<EOF
@@ -29,9 +31,6 @@ Env: HUSK_VM_CACHE (default \${XDG_CACHE_HOME:-~/.cache}/husk-vm),
 EOF
 }
 
-say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-fail() { say "$*"; exit 125; }
-
 files=()
 timeout=900 memory=1024 cpus=2 accel=auto verbose=0
 while [ $# -gt 0 ]; do
@@ -54,14 +53,6 @@ done
 case $accel in auto | kvm | tcg) ;; *) fail "--accel: auto, kvm or tcg, not '$accel'" ;; esac
 [ "$cpus" -le "$(nproc)" ] || cpus=$(nproc)
 
-sudo_if() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_updated=0
-apt_update() {
-    [ $apt_updated = 1 ] && return 0
-    apt_updated=1
-    sudo_if apt-get update -qq >&2
-}
-
 # ---- host tools ----------------------------------------------------------------------
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -69,13 +60,7 @@ command -v busybox >/dev/null || need+=(busybox-static)
 command -v cpio >/dev/null || need+=(cpio)
 command -v xz >/dev/null || need+=(xz-utils)
 command -v zstd >/dev/null || need+=(zstd)
-if [ ${#need[@]} -gt 0 ]; then
-    say "apt-get install ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    sudo_if apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 ||
-        { apt_update && sudo_if apt-get install -y -qq --no-install-recommends "${need[@]}" >&2; } ||
-        fail "cannot install ${need[*]}"
-fi
+install_missing ${need[@]+"${need[@]}"}
 
 # ---- kernel ----------------------------------------------------------------------------
 # Debian's current kernel package, downloaded with apt-get and unpacked (only /boot)
@@ -86,22 +71,6 @@ cache=${HUSK_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/husk-vm}
 kernel_pkg() {
     apt-cache depends linux-image-amd64 2>/dev/null |
         sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n1
-}
-unpack_vmlinux() { # $1: bzImage, $2: output; best effort
-    local magic tool off
-    for magic in xz zstd gzip; do
-        case $magic in
-            xz) tool="xz -dc"; off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$1" | head -n1 | cut -d: -f1) ;;
-            zstd) tool="zstd -dcq"; off=$(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$1" | head -n1 | cut -d: -f1) ;;
-            gzip) tool="gzip -dc"; off=$(LC_ALL=C grep -obUaP '\x1f\x8b\x08' "$1" | head -n1 | cut -d: -f1) ;;
-        esac
-        [ -n "$off" ] || continue
-        # The payload is followed by padding and trailing data: decompressors complain.
-        tail -c +$((off + 1)) "$1" | $tool >"$2" 2>/dev/null || true
-        if [ "$(head -c4 "$2" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then return 0; fi
-    done
-    rm -f "$2"
-    return 1
 }
 if [ -n "${HUSK_VM_KERNEL:-}" ]; then
     kernel=$HUSK_VM_KERNEL
@@ -307,9 +276,7 @@ run_vm() { # $1: kvm|tcg. Returns 3 when KVM did not reach /init within 20 s.
 }
 
 if [ "$accel" = auto ]; then
-    accel=tcg
-    # kvm_pvm (KVM without hardware virtualisation) only runs PVM-enabled guest kernels.
-    if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then accel=kvm; fi
+    accel=$(default_accel)
 fi
 if ! run_vm "$accel"; then
     say "KVM: the guest did not start; retrying with TCG"
