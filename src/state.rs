@@ -108,6 +108,9 @@ pub struct State {
     /// The container's cgroup (none in state files of older husk versions).
     #[serde(default)]
     pub cgroup: Option<crate::cgroups::Cgroup>,
+    /// The systemd unit holding that cgroup (the systemd driver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<crate::cgroups::systemd::Unit>,
 }
 
 /// The runtime.md state of a container, as `husk state` prints it.
@@ -335,6 +338,7 @@ mod tests {
             own_pid_ns: true,
             hooks: None,
             cgroup: None,
+            systemd: None,
         };
         c.save(&st).unwrap();
         drop(c);

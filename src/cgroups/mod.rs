@@ -18,6 +18,7 @@ pub mod freezer;
 pub mod misc;
 pub mod stats;
 pub mod sub;
+pub mod systemd;
 pub mod v1;
 pub mod v2;
 
@@ -40,6 +41,8 @@ pub enum CgroupError {
     Stats(#[from] stats::StatsError),
     #[error(transparent)]
     Sub(#[from] sub::SubCgroupError),
+    #[error(transparent)]
+    Systemd(#[from] systemd::SystemdError),
     #[error("linux.cgroupsPath: {what}: {source}")]
     Detect { what: String, source: SysErr },
     #[error("linux.cgroupsPath: {0}")]
@@ -139,11 +142,7 @@ impl Cgroup {
             )));
         }
         let proc_cgroup = read("/proc/self/cgroup")?;
-        let st = nix::sys::statfs::statfs(CGROUP_ROOT).map_err(|e| CgroupError::Detect {
-            what: format!("statfs {CGROUP_ROOT}"),
-            source: SysErr(e.into()),
-        })?;
-        if st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC {
+        if detect_version()? == Version::V2 {
             let dir = v2::resolve(Path::new(CGROUP_ROOT), &proc_cgroup, &inner)?;
             return Ok(Cgroup {
                 version: Version::V2,
@@ -321,6 +320,21 @@ fn count_procs(dir: &Path) -> usize {
     std::fs::read_to_string(dir.join("cgroup.procs"))
         .map(|s| s.lines().filter(|l| !l.trim().is_empty()).count())
         .unwrap_or(0)
+}
+
+/// The host's layout: cgroup2 at /sys/fs/cgroup is v2, anything else v1/hybrid.
+pub fn detect_version() -> Result<Version, CgroupError> {
+    let st = nix::sys::statfs::statfs(CGROUP_ROOT).map_err(|e| CgroupError::Detect {
+        what: format!("statfs {CGROUP_ROOT}"),
+        source: SysErr(e.into()),
+    })?;
+    Ok(
+        if st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC {
+            Version::V2
+        } else {
+            Version::V1
+        },
+    )
 }
 
 fn read(path: &str) -> Result<String, CgroupError> {

@@ -70,15 +70,9 @@ pub fn create(
     bundle: Bundle,
     mode: Mode,
 ) -> Result<Created, CommandError> {
-    if ctx.global.systemd_cgroup {
-        return Err(CommandError::msg(
-            "--systemd-cgroup: the systemd cgroup driver is not available in husk yet; \
-             run without --systemd-cgroup (cgroupfs)",
-        ));
-    }
     let dir = ctx.store.create(&args.id)?;
     crate::logging::debug(|| format!("create {}: state dir {} made", args.id, dir.path.display()));
-    match create_in(&dir, &bundle, args, mode) {
+    match create_in(&dir, &bundle, args, mode, ctx.global.systemd_cgroup) {
         Ok((state, spawned)) => Ok(Created {
             dir,
             state,
@@ -96,6 +90,7 @@ fn create_in(
     bundle: &Bundle,
     args: &CreateArgs,
     mode: Mode,
+    systemd: bool,
 ) -> Result<(State, Spawned), CommandError> {
     let fifo = if mode.exec_fifo {
         Some(make_exec_fifo(&dir.fifo_path())?)
@@ -138,6 +133,43 @@ fn create_in(
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().clone());
+    if systemd {
+        let resources = bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        let annotations = bundle.spec.annotations().clone().unwrap_or_default();
+        let path = cgroups_path.as_deref().and_then(Path::to_str);
+        let placement = crate::cgroups::systemd::Placement::new(
+            path,
+            &args.id,
+            &resources,
+            &annotations,
+            false,
+        )?;
+        crate::logging::debug(|| {
+            format!(
+                "create {}: systemd unit {} planned",
+                args.id,
+                placement.unit().name
+            )
+        });
+        let made = spawn_and_save(
+            dir,
+            bundle,
+            args,
+            mode,
+            fifo.as_ref(),
+            console_socket.as_ref(),
+            Where::Systemd(&placement),
+        );
+        if made.is_err() {
+            placement.abort();
+        }
+        return made;
+    }
     let mut cgroup = Cgroup::new(cgroups_path.as_deref(), &args.id)?;
     cgroup.create()?;
     crate::logging::debug(|| {
@@ -164,7 +196,7 @@ fn create_in(
                 mode,
                 fifo.as_ref(),
                 console_socket.as_ref(),
-                &cgroup,
+                Where::Cgroupfs(&cgroup),
             )
         });
     if made.is_err() {
@@ -175,7 +207,16 @@ fn create_in(
     made
 }
 
-/// Spawn the init in `cgroup` and save the state; on error the init is gone.
+/// Where the init's cgroup comes from.
+#[derive(Clone, Copy)]
+enum Where<'a> {
+    /// Made by husk (cgroupfs driver).
+    Cgroupfs(&'a Cgroup),
+    /// A systemd unit started with the init's pid.
+    Systemd(&'a crate::cgroups::systemd::Placement),
+}
+
+/// Spawn the init in its cgroup and save the state; on error the init is gone.
 fn spawn_and_save(
     dir: &ContainerDir,
     bundle: &Bundle,
@@ -183,8 +224,12 @@ fn spawn_and_save(
     mode: Mode,
     fifo: Option<&OwnedFd>,
     console_socket: Option<&OwnedFd>,
-    cgroup: &Cgroup,
+    place: Where,
 ) -> Result<(State, Spawned), CommandError> {
+    let (cgroup, systemd) = match place {
+        Where::Cgroupfs(cg) => (Some(cg), None),
+        Where::Systemd(sd) => (None, Some(sd)),
+    };
     let mut spawned = spawn::spawn(&SpawnOptions {
         bundle,
         exec_fifo: fifo,
@@ -192,7 +237,8 @@ fn spawn_and_save(
         console_back: mode.console_back,
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
-        cgroup: Some(cgroup),
+        cgroup,
+        systemd,
         id: &args.id,
     })?;
     crate::logging::debug(|| format!("create {}: init pid {} is ready", args.id, spawned.pid));
@@ -211,7 +257,8 @@ fn spawn_and_save(
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         own_pid_ns: bundle.namespaces.creates(LinuxNamespaceType::Pid),
         hooks: bundle.spec.hooks().clone(),
-        cgroup: Some(cgroup.clone()),
+        cgroup: cgroup.cloned().or_else(|| systemd.and_then(|s| s.cgroup())),
+        systemd: systemd.map(|s| s.unit().clone()),
     };
     let saved = dir
         .save(&state)

@@ -43,6 +43,10 @@ pub fn remove(
 ) -> Result<(), CommandError> {
     if let Some(cg) = &state.cgroup {
         kill::signal_all(state, libc::SIGKILL);
+        if let Some(unit) = &state.systemd {
+            // systemd removes the cgroups it made; husk's own (v1) go next.
+            crate::cgroups::systemd::stop(unit)?;
+        }
         cg.destroy()?;
     }
     dir.remove()?;

@@ -24,6 +24,11 @@ pub fn run(ctx: &Context, args: &UpdateArgs) -> Result<i32, CommandError> {
     let cg = state.cgroup.as_ref().ok_or_else(|| {
         CommandError::msg("container has no cgroup (state written by an older husk)")
     })?;
+    if let Some(unit) = &state.systemd {
+        // The unit's properties first (systemd rewrites the files from them), then
+        // the files, for what systemd has no property for.
+        crate::cgroups::systemd::update(unit, &resources, cg.version)?;
+    }
     cg.update(&resources)?;
     Ok(0)
 }

@@ -60,6 +60,9 @@ pub struct SpawnOptions<'a> {
     /// The container's cgroup, already made: resources are written and the child
     /// placed in it before it is released.
     pub cgroup: Option<&'a Cgroup>,
+    /// The systemd driver instead: its unit is started with the child's pid (and
+    /// the resources written) before the child is released.
+    pub systemd: Option<&'a crate::cgroups::systemd::Placement>,
     /// The container id, for the hooks' state.
     pub id: &'a str,
 }
@@ -406,7 +409,17 @@ fn drive(
     let fail = |e: SpawnError, pids: &[i32]| (e, pids.to_vec());
     let process = spec.process().as_ref().expect("validated");
     apply_process_limits(child, process).map_err(|e| fail(e, &[child]))?;
-    if let Some(cg) = opts.cgroup {
+    if let Some(sd) = opts.systemd {
+        // After the clone: the D-Bus connection starts threads.
+        sd.place(child).map_err(|e| fail(e.into(), &[child]))?;
+        crate::logging::debug(|| {
+            format!(
+                "create {}: init in systemd unit {}",
+                opts.id,
+                sd.unit().name
+            )
+        });
+    } else if let Some(cg) = opts.cgroup {
         // The child waits for Go, so it never runs outside its limits; a second
         // fork's grandchild inherits the cgroup.
         let linux = spec.linux().as_ref();
