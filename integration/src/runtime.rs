@@ -27,6 +27,8 @@ pub struct Runtime {
     pids: Mutex<Vec<(i32, Option<u64>)>>,
     seq: AtomicUsize,
     timeout: Duration,
+    /// Global flags given to every command (e.g. `--systemd-cgroup`).
+    global: Vec<String>,
 }
 
 impl Runtime {
@@ -54,7 +56,14 @@ impl Runtime {
             pids: Mutex::new(Vec::new()),
             seq: AtomicUsize::new(0),
             timeout: exec::default_timeout(),
+            global: Vec::new(),
         }
+    }
+
+    /// Give every command these global flags too (`--systemd-cgroup`).
+    pub fn with_global_flags(mut self, flags: &[&str]) -> Runtime {
+        self.global = flags.iter().map(|f| f.to_string()).collect();
+        self
     }
 
     pub fn bin(&self) -> &Path {
@@ -100,6 +109,7 @@ impl Runtime {
     pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--root").arg(&self.root);
+        cmd.args(&self.global);
         cmd.args(args);
         cmd
     }
