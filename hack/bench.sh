@@ -15,11 +15,31 @@
 #   HUSK            husk binary (default: target/release/husk of this checkout)
 #   BENCH_RUNTIMES  runtimes to compare, first is the baseline of the ratios
 #                   (default "husk runc crun"); names or paths
+#   BENCH_SYSTEMD   1: each runtime also with --systemd-cgroup ("husk+systemd"), to
+#                   show the systemd driver's cost (needs systemd as PID 1)
+#
+# `hack/bench.sh --in-systemd-vm [--cgroup v2|v1]` runs it with BENCH_SYSTEMD=1
+# inside the systemd VM (hack/vm/run-in-systemd-vm.sh; TCG there, so compare the
+# rows with each other, not with the host's numbers).
 #
 # Needs root and util-linux's unshare; installs hyperfine and busybox-static with
 # apt-get when missing. The host is left as it was: containers, their cgroups and the
 # temporary directory are removed on exit, also on failure or Ctrl-C.
 set -euo pipefail
+
+if [ "${1:-}" = --in-systemd-vm ]; then
+    shift
+    REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    HUSK=${HUSK:-$REPO/target/release/husk}
+    [ -x "$HUSK" ] || { echo "bench.sh: no husk at $HUSK (cargo build --release)" >&2; exit 1; }
+    command -v hyperfine >/dev/null ||
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
+    exec "$REPO/hack/vm/run-in-systemd-vm.sh" "$@" \
+        --file "$REPO/hack:/husk-bench/hack" --file "$HUSK:/husk-bench/husk" \
+        --file "$(command -v hyperfine):/usr/local/bin/hyperfine" -- \
+        env HUSK=/husk-bench/husk BENCH_SYSTEMD=1 RUNS="${RUNS:-20}" WARMUP="${WARMUP:-2}" \
+        BENCH_RUNTIMES="${BENCH_RUNTIMES:-husk runc crun}" bash /husk-bench/hack/bench.sh
+fi
 
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-3}
@@ -55,8 +75,8 @@ if [ "${BENCH_IN_PRIVATE_MOUNTS:-}" = 1 ] &&
     mount -t tmpfs -o mode=0755 husk-bench /sys/fs/cgroup/unified
 fi
 
-# Runtimes: label (basename) and absolute path.
-LABELS=() PATHS=()
+# Runtimes: label (basename), absolute path and global flags.
+LABELS=() PATHS=() FLAGS=()
 for r in $BENCH_RUNTIMES; do
     case $r in
     husk) p=$HUSK ;;
@@ -68,7 +88,10 @@ for r in $BENCH_RUNTIMES; do
         die "runtime '$r' ($p) is not executable"
     fi
     p=$(realpath "$p")
-    LABELS+=("$(basename "$p")") PATHS+=("$p")
+    LABELS+=("$(basename "$p")") PATHS+=("$p") FLAGS+=("")
+    if [ "${BENCH_SYSTEMD:-0}" = 1 ]; then
+        LABELS+=("$(basename "$p")+systemd") PATHS+=("$p") FLAGS+=("--systemd-cgroup")
+    fi
 done
 [ ${#PATHS[@]} -gt 0 ] || die "BENCH_RUNTIMES is empty"
 
@@ -83,9 +106,12 @@ cleanup() {
     for i in "${!PATHS[@]}"; do
         for d in "$WORK/root-$i"/*/; do
             [ -d "$d" ] || continue
-            "${PATHS[$i]}" --root "$WORK/root-$i" delete --force "$(basename "$d")" >/dev/null 2>&1
+            "${PATHS[$i]}" ${FLAGS[$i]} --root "$WORK/root-$i" delete --force "$(basename "$d")" >/dev/null 2>&1
         done
     done
+    if [ "${BENCH_SYSTEMD:-0}" = 1 ] && command -v systemctl >/dev/null; then
+        systemctl stop "*$PREFIX-*.scope" >/dev/null 2>&1
+    fi
     find /sys/fs/cgroup -mindepth 1 -maxdepth 6 -depth -type d -name "$PREFIX-*" \
         -exec rmdir {} + 2>/dev/null
     rm -rf --one-file-system "$WORK"
@@ -114,7 +140,8 @@ fi
 # --- every runtime must run the bundle before we time it
 for i in "${!PATHS[@]}"; do
     mkdir -p "$WORK/root-$i"
-    "${PATHS[$i]}" --root "$WORK/root-$i" run --bundle "$B" "$PREFIX-$i-check" </dev/null ||
+    # shellcheck disable=SC2086 # FLAGS[i] is zero or one word
+    "${PATHS[$i]}" ${FLAGS[$i]} --root "$WORK/root-$i" run --bundle "$B" "$PREFIX-$i-check" </dev/null ||
         die "${LABELS[$i]} cannot run the benchmark bundle"
 done
 
@@ -125,7 +152,7 @@ done
 NAMES=() CMDS=()
 for w in run lifecycle; do
     for i in "${!PATHS[@]}"; do
-        rt="${PATHS[$i]} --root $WORK/root-$i"
+        rt="${PATHS[$i]} ${FLAGS[$i]} --root $WORK/root-$i"
         id="$PREFIX-$i-\$\$-\$RANDOM"
         case $w in
         run) cmd="$rt run --bundle $B $id" ;;

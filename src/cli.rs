@@ -108,7 +108,7 @@ pub struct GlobalOpts {
     /// Rootless mode: true, false or auto (`spec --rootless` writes a rootless config).
     #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
-    /// Use the systemd cgroup driver (not available yet: containers needing it fail).
+    /// Use the systemd cgroup driver: the container is a transient systemd scope.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility (checkpoint/restore).
