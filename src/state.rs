@@ -24,7 +24,7 @@ pub enum StateError {
     NotFound(String),
     #[error("container with id {0} already exists")]
     Exists(String),
-    #[error("state {path}: {step}: {source}")]
+    #[error("state {path}: {step}: {source}{}", hint(source))]
     Io {
         path: PathBuf,
         step: &'static str,
@@ -35,6 +35,17 @@ pub enum StateError {
         path: PathBuf,
         source: serde_json::Error,
     },
+}
+
+/// What to do about a state directory an unprivileged caller may not write.
+fn hint(e: &std::io::Error) -> &'static str {
+    // SAFETY: geteuid has no preconditions.
+    let unprivileged = unsafe { libc::geteuid() } != 0;
+    if unprivileged && e.kind() == std::io::ErrorKind::PermissionDenied {
+        " (rootless: set XDG_RUNTIME_DIR, the default root is then $XDG_RUNTIME_DIR/husk, or give --root)"
+    } else {
+        ""
+    }
 }
 
 fn io<'a>(path: &'a Path, step: &'static str) -> impl FnOnce(std::io::Error) -> StateError + 'a {

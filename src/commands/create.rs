@@ -72,7 +72,11 @@ pub fn create(
 ) -> Result<Created, CommandError> {
     let dir = ctx.store.create(&args.id)?;
     crate::logging::debug(|| format!("create {}: state dir {} made", args.id, dir.path.display()));
-    match create_in(&dir, &bundle, args, mode, ctx.global.systemd_cgroup) {
+    let drivers = Drivers {
+        systemd: ctx.global.systemd_cgroup,
+        rootless: ctx.rootless(),
+    };
+    match create_in(&dir, &bundle, args, mode, drivers) {
         Ok((state, spawned)) => Ok(Created {
             dir,
             state,
@@ -90,8 +94,9 @@ fn create_in(
     bundle: &Bundle,
     args: &CreateArgs,
     mode: Mode,
-    systemd: bool,
+    drivers: Drivers,
 ) -> Result<(State, Spawned), CommandError> {
+    let Drivers { systemd, rootless } = drivers;
     let fifo = if mode.exec_fifo {
         Some(make_exec_fifo(&dir.fifo_path())?)
     } else {
@@ -170,8 +175,63 @@ fn create_in(
         }
         return made;
     }
-    let mut cgroup = Cgroup::new(cgroups_path.as_deref(), &args.id)?;
-    cgroup.create()?;
+    let resources = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let cgroup = match make_cgroup(cgroups_path.as_deref(), &args.id) {
+        Ok(cg) => Some(cg),
+        // As runc: rootless, no limit asked for, no cgroup we may make.
+        Err(e) if rootless && !needs_cgroup(&resources) => {
+            crate::logging::debug(|| {
+                format!(
+                    "create {}: rootless, running without a cgroup of its own: {e}",
+                    args.id
+                )
+            });
+            None
+        }
+        Err(e) if rootless => {
+            return Err(CommandError::msg(format!(
+                "{e} (rootless: the limits in linux.resources need a cgroup this user may \
+                 write: a delegated cgroup v2 subtree, e.g. under a systemd user instance)"
+            )))
+        }
+        Err(e) => return Err(e),
+    };
+    let made = spawn_and_save(
+        dir,
+        bundle,
+        args,
+        mode,
+        fifo.as_ref(),
+        console_socket.as_ref(),
+        match &cgroup {
+            Some(cg) => Where::Cgroupfs(cg),
+            None => Where::Nowhere,
+        },
+    );
+    if made.is_err() {
+        if let Some(cg) = &cgroup {
+            if let Err(e) = cg.destroy() {
+                crate::logging::warn(&format!("create {}: {e}", args.id));
+            }
+        }
+    }
+    made
+}
+
+/// The container's cgroup made and checked (cgroupfs driver); on a failure what
+/// was made of it is removed again.
+fn make_cgroup(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CommandError> {
+    let mut cgroup = Cgroup::new(cgroups_path, id)?;
+    let made = cgroup.create().and_then(|()| cgroup.check_joinable());
+    if let Err(e) = made {
+        let _ = cgroup.destroy();
+        return Err(e.into());
+    }
     crate::logging::debug(|| {
         let dirs: Vec<String> = cgroup
             .dirs
@@ -179,32 +239,27 @@ fn create_in(
             .map(|d| d.path.display().to_string())
             .collect();
         format!(
-            "create {}: cgroup {:?} ready: {}",
-            args.id,
+            "create {id}: cgroup {:?} ready: {}",
             cgroup.version,
             dirs.join(" ")
         )
     });
-    let made = cgroup
-        .check_joinable()
-        .map_err(CommandError::from)
-        .and_then(|()| {
-            spawn_and_save(
-                dir,
-                bundle,
-                args,
-                mode,
-                fifo.as_ref(),
-                console_socket.as_ref(),
-                Where::Cgroupfs(&cgroup),
-            )
-        });
-    if made.is_err() {
-        if let Err(e) = cgroup.destroy() {
-            crate::logging::warn(&format!("create {}: {e}", args.id));
-        }
-    }
-    made
+    Ok(cgroup)
+}
+
+/// Whether `r` asks for a limit (device rules alone do not: without a cgroup a
+/// rootless container cannot make device nodes anyway).
+fn needs_cgroup(r: &oci_spec::runtime::LinuxResources) -> bool {
+    let mut limits = r.clone();
+    limits.set_devices(None);
+    limits != oci_spec::runtime::LinuxResources::default()
+}
+
+/// How the cgroup is made: the systemd driver or cgroupfs; rootless or not.
+#[derive(Clone, Copy)]
+struct Drivers {
+    systemd: bool,
+    rootless: bool,
 }
 
 /// Where the init's cgroup comes from.
@@ -214,6 +269,8 @@ enum Where<'a> {
     Cgroupfs(&'a Cgroup),
     /// A systemd unit started with the init's pid.
     Systemd(&'a crate::cgroups::systemd::Placement),
+    /// No cgroup of its own (rootless, none needed).
+    Nowhere,
 }
 
 /// Spawn the init in its cgroup and save the state; on error the init is gone.
@@ -229,6 +286,7 @@ fn spawn_and_save(
     let (cgroup, systemd) = match place {
         Where::Cgroupfs(cg) => (Some(cg), None),
         Where::Systemd(sd) => (None, Some(sd)),
+        Where::Nowhere => (None, None),
     };
     let mut spawned = spawn::spawn(&SpawnOptions {
         bundle,

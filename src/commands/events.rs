@@ -44,9 +44,10 @@ pub fn run(ctx: &Context, args: &EventsArgs) -> Result<i32, CommandError> {
         )));
     }
     drop(dir);
-    let cg = state.cgroup.as_ref().ok_or_else(|| {
-        CommandError::msg("container has no cgroup (state written by an older husk)")
-    })?;
+    let cg = state
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| CommandError::no_cgroup("events"))?;
     let id = state.id.as_str();
     let mut out = std::io::stdout().lock();
     let mut emit = |kind: &str, data: Option<crate::cgroups::stats::Stats>| {

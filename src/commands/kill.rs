@@ -118,20 +118,29 @@ pub fn signal_all(state: &State, sig: i32) {
         return;
     }
     if state.own_pid_ns {
-        if let Some(ns) = pid_ns_of(state.pid) {
-            let pids: Vec<i32> = std::fs::read_dir("/proc")
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .filter(|p| *p != state.pid && pid_ns_of(*p) == Some(ns))
-                .collect();
-            for p in pids {
+        for p in pid_namespace_members(state.pid) {
+            if p != state.pid {
                 let _ = signal(p, sig);
             }
         }
     }
     let _ = signal(state.pid, sig);
+}
+
+/// Every process in the pid namespace of `pid` (it included), as host pids.
+pub fn pid_namespace_members(pid: i32) -> Vec<i32> {
+    let Some(ns) = pid_ns_of(pid) else {
+        return Vec::new();
+    };
+    let mut pids: Vec<i32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|p| pid_ns_of(*p) == Some(ns))
+        .collect();
+    pids.sort_unstable();
+    pids
 }
 
 /// SIGKILL everything of the container and wait until the init is gone.

@@ -32,14 +32,32 @@ pub struct Context {
 
 impl Context {
     pub fn new(global: GlobalOpts) -> Self {
-        let root = global
-            .root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
+        let root = global.root.clone().unwrap_or_else(default_root);
         Context {
             global,
             store: Store::new(root),
         }
+    }
+
+    /// Rootless mode: `--rootless true|false`, else (`auto`, or no flag) detected
+    /// as runc does (an unprivileged caller, or a user namespace not the host's).
+    pub fn rootless(&self) -> bool {
+        match self.global.rootless.as_deref() {
+            Some("true") => true,
+            Some("false") => false,
+            _ => crate::linux::rootless::is_rootless(),
+        }
+    }
+}
+
+/// The state root without `--root`: `$XDG_RUNTIME_DIR/husk` for an unprivileged
+/// caller that has one (as runc), else /run/husk.
+pub fn default_root() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    let unprivileged = unsafe { libc::geteuid() } != 0;
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) if unprivileged => PathBuf::from(dir).join("husk"),
+        _ => PathBuf::from(DEFAULT_ROOT),
     }
 }
 
@@ -71,6 +89,14 @@ pub enum CommandError {
 impl CommandError {
     pub fn msg(m: impl Into<String>) -> Self {
         CommandError::Msg(m.into())
+    }
+
+    /// A command that needs the container's cgroup, for one without.
+    pub fn no_cgroup(what: &str) -> Self {
+        CommandError::Msg(format!(
+            "{what} needs the container's cgroup, and it has none of its own (rootless \
+             without a cgroup this user may write, or state from an older husk)"
+        ))
     }
 
     pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {

@@ -13,9 +13,10 @@ pub fn run(ctx: &Context, args: &IdArg) -> Result<i32, CommandError> {
         Status::Running | Status::Created => {}
         _ => return Err(CommandError::msg("container not running")),
     }
-    let cg = state.cgroup.as_ref().ok_or_else(|| {
-        CommandError::msg("container has no cgroup (state written by an older husk)")
-    })?;
+    let cg = state
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| CommandError::no_cgroup("pause"))?;
     cg.freeze()?;
     Ok(0)
 }

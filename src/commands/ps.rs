@@ -11,10 +11,12 @@ use std::io::Write;
 pub fn run(ctx: &Context, args: &PsArgs) -> Result<i32, CommandError> {
     let dir = ctx.store.open(&args.id)?;
     let state = dir.load()?;
-    let cg = state.cgroup.as_ref().ok_or_else(|| {
-        CommandError::msg("container has no cgroup (state written by an older husk)")
-    })?;
-    let pids = cg.pids()?;
+    let pids = match &state.cgroup {
+        Some(cg) => cg.pids()?,
+        // Rootless without a cgroup: the processes of its pid namespace.
+        None if state.own_pid_ns => crate::commands::kill::pid_namespace_members(state.pid),
+        None => return Err(CommandError::no_cgroup("ps")),
+    };
     drop(dir);
     let mut out = std::io::stdout().lock();
     if args.format == ListFormat::Json {

@@ -21,9 +21,10 @@ pub fn run(ctx: &Context, args: &UpdateArgs) -> Result<i32, CommandError> {
     if dir.status(&state) == Status::Stopped {
         return Err(CommandError::msg("cannot update a stopped container"));
     }
-    let cg = state.cgroup.as_ref().ok_or_else(|| {
-        CommandError::msg("container has no cgroup (state written by an older husk)")
-    })?;
+    let cg = state
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| CommandError::no_cgroup("update"))?;
     if let Some(unit) = &state.systemd {
         // The unit's properties first (systemd rewrites the files from them), then
         // the files, for what systemd has no property for.

@@ -17,6 +17,7 @@ pub mod netlink;
 pub mod personality;
 pub mod rlimits;
 pub mod rootfs;
+pub mod rootless;
 pub mod scheduler;
 pub mod sysctl;
 pub mod tmpcopyup;

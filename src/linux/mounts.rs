@@ -682,8 +682,13 @@ pub fn prepare_detached(spec: &Spec, bundle: &Path) -> Result<Vec<(usize, OwnedF
         } else if e.opts.flags.contains(MsFlags::MS_BIND) && e.typ != "cgroup" {
             let (source, step) = bind_source(&e)?;
             let rec = e.opts.flags.contains(MsFlags::MS_REC);
-            let tree = mount_attr::clone_tree(source, rec).map_err(sys_err(&e.field, &step))?;
-            out.push((i, tree));
+            match mount_attr::clone_tree(source, rec) {
+                Ok(tree) => out.push((i, tree)),
+                // An unprivileged caller may not clone mounts of its namespace; it
+                // can reach no more than the container's root can: the init binds.
+                Err(Errno::EPERM) => {}
+                Err(errno) => return Err(sys_err(&e.field, &step)(errno)),
+            }
         }
     }
     Ok(out)

@@ -16,6 +16,14 @@ pub enum UserError {
         file: &'static str,
         source: std::io::Error,
     },
+    #[error("linux.{field}: {helper} {pid}: {reason} (an unprivileged caller may map only its own id directly; other ids need ranges in {subfile} for this user, and the setuid {helper} from the uidmap package)")]
+    Helper {
+        field: &'static str,
+        helper: &'static str,
+        pid: i32,
+        reason: String,
+        subfile: &'static str,
+    },
     #[error("process.user.additionalGids: setgroups: {0}")]
     SetGroups(nix::Error),
     #[error("process.user.gid: setresgid {gid}: {source}")]
@@ -57,19 +65,79 @@ fn write_proc(
     })
 }
 
-/// Write the uid and gid maps of process `pid`, which has just created a user namespace.
+/// Whether the caller may write `maps` itself: it has CAP_SETUID/SETGID over its
+/// user namespace (root there), or the maps are its own id alone (what an
+/// unprivileged process may map).
+fn may_write_directly(maps: &[LinuxIdMapping], own_id: u32) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    root || matches!(maps, [m] if m.size() == 1 && m.host_id() == own_id)
+}
+
+/// Write the uid and gid maps of process `pid`, which has just created a user
+/// namespace. Root writes them; an unprivileged caller writes a map of its own id
+/// alone (denying setgroups first, as the kernel requires for gid_map) and hands
+/// any other map to the setuid newuidmap/newgidmap (ranges from /etc/subuid and
+/// /etc/subgid), as runc does.
 pub fn write_maps(
     pid: i32,
     uid_maps: &[LinuxIdMapping],
     gid_maps: &[LinuxIdMapping],
 ) -> Result<(), UserError> {
+    // SAFETY: geteuid/getegid have no preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
     if !uid_maps.is_empty() {
-        write_proc(pid, "uid_map", "uidMappings", &map_text(uid_maps))?;
+        if may_write_directly(uid_maps, euid) {
+            write_proc(pid, "uid_map", "uidMappings", &map_text(uid_maps))?;
+        } else {
+            run_helper("newuidmap", pid, uid_maps, "uidMappings", "/etc/subuid")?;
+        }
     }
     if !gid_maps.is_empty() {
-        write_proc(pid, "gid_map", "gidMappings", &map_text(gid_maps))?;
+        if may_write_directly(gid_maps, egid) {
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } != 0 {
+                write_proc(pid, "setgroups", "gidMappings", "deny")?;
+            }
+            write_proc(pid, "gid_map", "gidMappings", &map_text(gid_maps))?;
+        } else {
+            run_helper("newgidmap", pid, gid_maps, "gidMappings", "/etc/subgid")?;
+        }
     }
     Ok(())
+}
+
+/// `newuidmap PID ID HOSTID SIZE...` (or newgidmap).
+fn run_helper(
+    helper: &'static str,
+    pid: i32,
+    maps: &[LinuxIdMapping],
+    field: &'static str,
+    subfile: &'static str,
+) -> Result<(), UserError> {
+    let err = |reason: String| UserError::Helper {
+        field,
+        helper,
+        pid,
+        reason,
+        subfile,
+    };
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.arg(m.container_id().to_string())
+            .arg(m.host_id().to_string())
+            .arg(m.size().to_string());
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| err(format!("cannot run it: {e}")))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    Err(err(format!("{}: {}", out.status, text.trim())))
 }
 
 /// Whether setgroups(2) is allowed in this process's user namespace.

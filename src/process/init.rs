@@ -103,7 +103,10 @@ fn setup(a: &InitArgs) -> Result<std::convert::Infallible, String> {
     // SAFETY: prctl with integer arguments. The id maps are written by now.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 
-    let in_user_ns = ns.has(LinuxNamespaceType::User);
+    // The container's own user namespace, or husk's (rootless podman): either
+    // way mknod, sysfs without a netns and mqueue need their fallbacks.
+    let in_user_ns =
+        ns.has(LinuxNamespaceType::User) || crate::linux::rootless::in_user_namespace();
     if ns.creates(LinuxNamespaceType::Cgroup) {
         namespaces::unshare(libc::CLONE_NEWCGROUP, "cgroup").map_err(|e| e.to_string())?;
     }
