@@ -19,6 +19,7 @@ pub mod poll;
 pub mod probe;
 pub mod procfs;
 pub mod rootfs;
+pub mod rootless;
 pub mod runtime;
 pub mod spec;
 pub mod stream;

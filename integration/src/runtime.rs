@@ -29,6 +29,8 @@ pub struct Runtime {
     timeout: Duration,
     /// Global flags given to every command (e.g. `--systemd-cgroup`).
     global: Vec<String>,
+    /// Run every command as this unprivileged user (rootless tests).
+    user: Option<crate::rootless::User>,
 }
 
 impl Runtime {
@@ -57,7 +59,25 @@ impl Runtime {
             seq: AtomicUsize::new(0),
             timeout: exec::default_timeout(),
             global: Vec::new(),
+            user: None,
         }
+    }
+
+    /// Run every command as `user` (the root and log dirs become theirs), with
+    /// its XDG_RUNTIME_DIR, HOME and USER, as a login shell would give them.
+    pub fn as_user(mut self, user: &crate::rootless::User) -> Runtime {
+        for dir in [
+            self.dir.as_ref().map(|d| d.path().to_path_buf()),
+            Some(self.root.clone()),
+            Some(self.logs.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            user.chown(&dir);
+        }
+        self.user = Some(user.clone());
+        self
     }
 
     /// Give every command these global flags too (`--systemd-cgroup`).
@@ -111,6 +131,9 @@ impl Runtime {
         cmd.arg("--root").arg(&self.root);
         cmd.args(&self.global);
         cmd.args(args);
+        if let Some(u) = &self.user {
+            u.apply(&mut cmd);
+        }
         cmd
     }
 

@@ -195,8 +195,9 @@ fn create_in(
         }
         Err(e) if rootless => {
             return Err(CommandError::msg(format!(
-                "{e} (rootless: the limits in linux.resources need a cgroup this user may \
-                 write: a delegated cgroup v2 subtree, e.g. under a systemd user instance)"
+                "{}: rootless, and no cgroup this user may write for it ({e}): a limit needs \
+                 a delegated cgroup v2 subtree (e.g. under a systemd user instance) or root",
+                limit_field(&resources)
             )))
         }
         Err(e) => return Err(e),
@@ -245,6 +246,25 @@ fn make_cgroup(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CommandE
         )
     });
     Ok(cgroup)
+}
+
+/// The first field of `r` that asks for a limit (for errors).
+fn limit_field(r: &oci_spec::runtime::LinuxResources) -> &'static str {
+    if r.memory().is_some() {
+        "linux.resources.memory"
+    } else if r.cpu().is_some() {
+        "linux.resources.cpu"
+    } else if r.pids().is_some() {
+        "linux.resources.pids"
+    } else if r.block_io().is_some() {
+        "linux.resources.blockIO"
+    } else if r.hugepage_limits().is_some() {
+        "linux.resources.hugepageLimits"
+    } else if r.unified().is_some() {
+        "linux.resources.unified"
+    } else {
+        "linux.resources"
+    }
 }
 
 /// Whether `r` asks for a limit (device rules alone do not: without a cgroup a

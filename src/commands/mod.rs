@@ -50,13 +50,19 @@ impl Context {
     }
 }
 
-/// The state root without `--root`: `$XDG_RUNTIME_DIR/husk` for an unprivileged
-/// caller that has one (as runc), else /run/husk.
+/// The state root without `--root`: `$XDG_RUNTIME_DIR/husk` when that is the
+/// caller's (as runc decides: an unprivileged caller, or "root" in a user
+/// namespace whose $USER is unset or not root, which is how rootless podman
+/// calls it),
+/// else /run/husk.
 pub fn default_root() -> PathBuf {
     // SAFETY: geteuid has no preconditions.
     let unprivileged = unsafe { libc::geteuid() } != 0;
+    let honour = unprivileged
+        || (crate::linux::rootless::in_user_namespace()
+            && std::env::var("USER").map_or(true, |u| u != "root"));
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) if unprivileged => PathBuf::from(dir).join("husk"),
+        Some(dir) if honour => PathBuf::from(dir).join("husk"),
         _ => PathBuf::from(DEFAULT_ROOT),
     }
 }
