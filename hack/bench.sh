@@ -15,12 +15,14 @@
 #   HUSK            husk binary (default: target/release/husk of this checkout)
 #   BENCH_RUNTIMES  runtimes to compare, first is the baseline of the ratios
 #                   (default "husk runc crun"); names or paths
+#   BENCH_TMP       where the state and bundle go (default /run, a tmpfs)
 #   BENCH_SYSTEMD   1: each runtime also with --systemd-cgroup ("husk+systemd"), to
 #                   show the systemd driver's cost (needs systemd as PID 1)
 #
 # `hack/bench.sh --in-systemd-vm [--cgroup v2|v1]` runs it with BENCH_SYSTEMD=1
 # inside the systemd VM (hack/vm/run-in-systemd-vm.sh; TCG there, so compare the
-# rows with each other, not with the host's numbers).
+# rows with each other, not with the host's numbers). husk is on a read-only bind
+# there (no CVE seal: its memfd copy would cost seconds under emulation).
 #
 # Needs root and util-linux's unshare; installs hyperfine and busybox-static with
 # apt-get when missing. The host is left as it was: containers, their cgroups and the
@@ -37,7 +39,8 @@ if [ "${1:-}" = --in-systemd-vm ]; then
     exec "$REPO/hack/vm/run-in-systemd-vm.sh" "$@" \
         --file "$REPO/hack:/husk-bench/hack" --file "$HUSK:/husk-bench/husk" \
         --file "$(command -v hyperfine):/usr/local/bin/hyperfine" -- \
-        env HUSK=/husk-bench/husk BENCH_SYSTEMD=1 RUNS="${RUNS:-20}" WARMUP="${WARMUP:-2}" \
+        sh -c 'mount -o remount,ro,bind /husk-bench/husk && exec "$@"' sh \
+        env HUSK=/husk-bench/husk BENCH_SYSTEMD=1 BENCH_TMP=/dev/shm RUNS="${RUNS:-20}" WARMUP="${WARMUP:-2}" \
         BENCH_RUNTIMES="${BENCH_RUNTIMES:-husk runc crun}" bash /husk-bench/hack/bench.sh
 fi
 
@@ -97,7 +100,7 @@ done
 
 # State and bundle on tmpfs, like every runtime's default root (/run/runc, /run/crun,
 # /run/husk): a disk-backed /tmp would time the disk's journal, not the runtimes.
-WORK=$(mktemp -d /run/husk-bench.XXXXXX)
+WORK=$(mktemp -d "${BENCH_TMP:-/run}/husk-bench.XXXXXX")
 PREFIX=hb$$    # every container id starts with it; runtimes name cgroups after ids
 
 cleanup() {

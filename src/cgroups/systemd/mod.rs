@@ -136,6 +136,7 @@ impl Placement {
     /// `pid` in every hierarchy.
     pub fn place(&self, pid: i32) -> Result<(), CgroupError> {
         let sd = bus::Systemd::connect(self.unit.user).map_err(SystemdError::from)?;
+        crate::logging::debug(|| format!("systemd: connected to the bus for {}", self.unit.name));
         let mut props = self.properties.clone();
         if !self.path.is_slice() {
             props.push(("PIDs".into(), PropValue::U32List(vec![pid as u32])));
@@ -143,6 +144,7 @@ impl Placement {
         sd.start_transient_unit(&self.unit.name, &props)
             .map_err(SystemdError::from)?;
         *self.started.borrow_mut() = true;
+        crate::logging::debug(|| format!("systemd: {} started", self.unit.name));
         let mut cg = Cgroup::new(
             Some(std::path::Path::new(&self.path.cgroup)),
             &self.unit.name,
